@@ -132,12 +132,17 @@ def nearest_provided_ancestor(joint: int, mask: np.ndarray) -> int:
     return parent
 
 
+# Per-subject SMPL parameters: one value for the whole clip, never sliced or interpolated over time.
+SUBJECT_PARAMS = ("betas",)
+
+
 def _per_frame_params(motion: HumanMotion) -> dict[str, np.ndarray]:
     """The SMPL parameters with one row per frame."""
     if not motion.smpl_params:
         return {}
     return {k: v for k, v in motion.smpl_params.items()
-            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == motion.num_frames and v.dtype.kind == "f"}
+            if k not in SUBJECT_PARAMS and isinstance(v, np.ndarray) and v.ndim >= 1
+            and v.shape[0] == motion.num_frames and v.dtype.kind == "f"}
 
 
 def trim(motion: HumanMotion, start: int = 0, stop: int | None = None) -> HumanMotion:
