@@ -1,0 +1,39 @@
+"""Retargeting human motion to the G1 (`python -m experiments.retarget`)."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    # Solver: Gauss-Newton steps tracking the targets, then with planted soles anchored; CG iterations per step.
+    config.track_iterations = 4
+    config.contact_iterations = 3
+    config.cg_iterations = 8
+    config.max_step = 1.0  # largest rotational change per step and frame (rad)
+    config.min_bucket = 64  # padded lengths are min_bucket * {1, 1.25, 1.5, 1.75} * 2^k frames
+    config.max_batch_frames = 8192  # clips are packed into one solve up to this many frames
+    config.scale_cache_dir = ""  # where fitted subject scales are kept as JSON ("" = memory only)
+
+    config.contact = ml_collections.ConfigDict()
+    config.contact.height_margin = 0.05  # m above the joint's resting height
+    config.contact.max_speed = 0.3  # m/s
+    config.contact.min_frames = 3
+
+    # Residual weights: a 1 m keypoint error at weight 1 costs 1.
+    config.weights = ml_collections.ConfigDict()
+    config.weights.keypoint = 1.0
+    config.weights.pelvis = 2.0
+    config.weights.feet = 2.0  # ankles and toes
+    config.weights.hands = 1.0  # wrists and hands
+    config.weights.pelvis_orientation = 0.1  # per rad
+    config.weights.rest = 0.02  # per rad from the default pose
+    config.weights.rest_wrist = 0.1
+    config.weights.limit = 1.0  # per rad inside the margin (the limits themselves are hard)
+    config.weights.limit_margin = 0.02  # rad
+    config.weights.velocity = 1e-3  # per m/s or rad/s
+    config.weights.acceleration = 3e-4  # per m/s^2 or rad/s^2
+    config.weights.plant_height = 30.0  # per m of planted sole height
+    config.weights.plant_slide = 20.0  # per m of planted sole drift
+    config.weights.ground = 30.0  # per m below the floor
+    config.weights.damping = 1e-4
+    return config

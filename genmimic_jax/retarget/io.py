@@ -1,0 +1,107 @@
+"""Retargeted robot motions on disk: `.npz` with qpos, fps, robot keypoints, their names, the source and a report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+import zipfile
+
+import numpy as np
+
+from genmimic_jax.robot.g1 import constants
+
+
+class RobotMotionError(ValueError):
+    """A robot motion file that cannot be read; the message is one line naming the file and the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotMotion:
+    """A G1 trajectory and its keypoint track.
+
+    Attributes:
+      qpos: [T, 36] float32: root position, root wxyz quaternion, 29 joint angles (MuJoCo order).
+      fps: frames per second.
+      keypoints: [T, K, 3] float32 world positions of the robot keypoints.
+      keypoint_names: the K keypoint names (`constants.KEYPOINT_NAMES`).
+      source: the file it was retargeted from.
+    """
+
+    qpos: np.ndarray
+    fps: float
+    keypoints: np.ndarray
+    keypoint_names: tuple[str, ...] = constants.KEYPOINT_NAMES
+    source: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.qpos.shape[0])
+
+
+def save_robot_motion(motion: RobotMotion, path: str | os.PathLike, report: dict | None = None) -> None:
+    """Writes `motion` (and the quality report as JSON text under `report`) atomically: temp file, then rename."""
+    path = pathlib.Path(path)
+    arrays = {
+        "qpos": np.asarray(motion.qpos, np.float32),
+        "fps": np.float64(motion.fps),
+        "keypoints": np.asarray(motion.keypoints, np.float32),
+        "keypoint_names": np.array(motion.keypoint_names),
+        "source": np.array(motion.source),
+    }
+    if report is not None:
+        arrays["report"] = np.array(json.dumps(report))
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
+        try:
+            np.savez(tmp, **arrays)
+        except BaseException:
+            os.unlink(tmp.name)
+            raise
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, path)
+
+
+def load_report(path: str | os.PathLike) -> dict:
+    """The quality report stored with a retargeted motion ({} if it has none)."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["report"])) if "report" in data.files else {}
+
+
+def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
+    """Reads and validates a retargeted motion (never unpickles).
+
+    Raises:
+      RobotMotionError: unreadable file, missing keys, wrong shapes, non-finite values or unknown keypoints.
+    """
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise RobotMotionError(f"{name}: cannot read as .npz ({' '.join(str(error).split())})") from None
+    missing = [k for k in ("qpos", "fps", "keypoints", "keypoint_names") if k not in arrays]
+    if missing:
+        raise RobotMotionError(f"{name}: missing keys {', '.join(missing)}")
+    qpos, keypoints = arrays["qpos"], arrays["keypoints"]
+    names = tuple(str(n) for n in arrays["keypoint_names"].reshape(-1))
+    fps = arrays["fps"]
+    if qpos.ndim != 2 or qpos.shape[1] != constants.QPOS_SIZE or qpos.shape[0] < 1:
+        raise RobotMotionError(f"{name}: qpos has shape {qpos.shape}, expected [T, {constants.QPOS_SIZE}]")
+    if keypoints.shape != (qpos.shape[0], len(names), 3):
+        raise RobotMotionError(f"{name}: keypoints have shape {keypoints.shape}, expected {(qpos.shape[0], len(names), 3)}")
+    unknown = [n for n in names if n not in constants.KEYPOINT_INDEX]
+    if unknown:
+        raise RobotMotionError(f"{name}: unknown keypoint names {', '.join(unknown)}")
+    if fps.shape != () or not np.isfinite(fps) or fps <= 0:
+        raise RobotMotionError(f"{name}: fps must be a positive scalar, got {fps}")
+    if not (np.isfinite(qpos).all() and np.isfinite(keypoints).all()):
+        raise RobotMotionError(f"{name}: qpos or keypoints contain non-finite values")
+    return RobotMotion(
+        qpos=qpos.astype(np.float32),
+        fps=float(fps),
+        keypoints=keypoints.astype(np.float32),
+        keypoint_names=names,
+        source=str(arrays["source"]) if "source" in arrays else "",
+    )

@@ -1,0 +1,494 @@
+"""Whole-trajectory retargeting as one Gauss-Newton optimisation in JAX.
+
+Variables: root position, root orientation and the 29 joint angles of every frame. Clips are packed one after another
+along the time axis (a `link` flag cuts the temporal terms between clips) and padded to a bucketed length, so a batch
+of clips is one jitted call and a new length reuses a compiled bucket.
+
+Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/toes, floor, pelvis orientation,
+rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal velocity/acceleration costs as a
+banded operator over time, and solves the normal equations with conjugate gradients preconditioned by the exact
+per-frame block inverse (so CG only has the temporal coupling left to resolve): every operation is batched over all
+frames, none is sequential in time. Joint limits are hard: the step is projected into the range, and a
+quadratic penalty on entering a small margin lets the other joints compensate. Two stages: the first tracks the
+targets; the second anchors each planted robot sole where the first stage put it on average (no sliding).
+Compile once per (bucket length, iteration counts); the weights are traced, so changing them does not recompile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genmimic_jax.retarget import kinematics
+from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
+
+NUM_KEYPOINTS = len(constants.KEYPOINT_NAMES)
+NUM_CORNERS = 4  # contact spheres per foot
+# The floor residual is a softplus of the height (m) with this softness, not an active set: an active set switching
+# on and off between Gauss-Newton steps oscillates and can end a step below the floor.
+FLOOR_SOFTNESS = 0.003
+
+
+class Weights(NamedTuple):
+    """Cost weights (residual multipliers; a 1 m keypoint error at weight 1 costs 1)."""
+
+    keypoint: jax.Array  # [K]
+    pelvis_orientation: jax.Array  # per radian
+    rest: jax.Array  # [29] per radian from DEFAULT_POSE
+    limit: jax.Array  # per radian inside the limit margin
+    limit_margin: jax.Array  # radians
+    velocity: jax.Array  # [35] per unit/s (m/s, rad/s)
+    acceleration: jax.Array  # [35] per unit/s^2
+    plant_height: jax.Array  # per metre of planted sole height
+    plant_slide: jax.Array  # per metre of planted sole drift from its anchor
+    ground: jax.Array  # per metre below the floor
+    damping: jax.Array  # Levenberg damping added to the normal equations
+
+
+class Problem(NamedTuple):
+    """Packed frames of one or more clips, all arrays with leading axis T (the bucket length)."""
+
+    targets: jax.Array  # [T, K, 3] scaled human keypoints
+    target_valid: jax.Array  # [T, K] 1 where the target exists
+    pelvis_rotation: jax.Array  # [T, 3, 3] human pelvis frame
+    planted: jax.Array  # [T, 2, 2] 1 where the left/right human heel/toe is planted
+    link: jax.Array  # [T] 1 where frame t-1 is the previous frame of the same clip
+    valid: jax.Array  # [T] 1 for real frames, 0 for padding
+    fps: jax.Array  # [T] frame rate of the frame's clip
+
+
+class Solution(NamedTuple):
+    root_pos: jax.Array  # [T, 3]
+    root_rot: jax.Array  # [T, 3, 3]
+    joints: jax.Array  # [T, 29]
+
+
+# Tangent blocks (preconditioner): root (translation + rotation), left leg, right leg, waist, left arm, right arm.
+_J = constants.JOINT_INDEX
+BLOCKS: tuple[slice, ...] = (
+    slice(0, 6),
+    slice(6 + _J["left_hip_pitch_joint"], 6 + _J["left_ankle_roll_joint"] + 1),
+    slice(6 + _J["right_hip_pitch_joint"], 6 + _J["right_ankle_roll_joint"] + 1),
+    slice(6 + _J["waist_yaw_joint"], 6 + _J["waist_pitch_joint"] + 1),
+    slice(6 + _J["left_shoulder_pitch_joint"], 6 + _J["left_wrist_yaw_joint"] + 1),
+    slice(6 + _J["right_shoulder_pitch_joint"], 6 + _J["right_wrist_yaw_joint"] + 1),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PointGroup:
+    """Points moved only by the root, and by the joints of `blocks` (indices into BLOCKS, root excluded)."""
+
+    points: np.ndarray  # [Pg] point indices (see `TrackedPoints`)
+    blocks: tuple[int, ...]  # the BLOCKS that move them: the root (0) first
+    columns: np.ndarray  # [Cg] rotational tangent columns (3..34) that move them: the root's three first
+    moves: np.ndarray  # [Pg, Cg] whether column c moves point p
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackedPoints:
+    """Static description of the tracked points: keypoint sites, then the soles, then the foot corners."""
+
+    body: np.ndarray  # [P]
+    offset: np.ndarray  # [P, 3]
+    sole: np.ndarray  # [2] point index of the left/right sole
+    corners: np.ndarray  # [2, 4] point indices of the foot corners
+    corner_part: np.ndarray  # [4] 0 for a heel corner, 1 for a toe corner (ahead of the ankle)
+    groups: tuple[PointGroup, ...]
+
+
+@functools.cache
+def tracked_points() -> TrackedPoints:
+    tree = kinematics.g1_tree()
+    model = g1_model.load_model(scene=False)
+    sites = tree.site_index(constants.KEYPOINT_SITES + constants.FOOT_SITES)
+    body = list(tree.site_body[sites])
+    offset = list(tree.site_offset[sites])
+    corners = []
+    for side in ("left", "right"):
+        ids = []
+        for i in range(NUM_CORNERS):
+            geom = model.geom(f"{side}_foot_contact_{i}")
+            ids.append(len(body))
+            body.append(model.geom_bodyid[geom.id] - 1)
+            offset.append(model.geom_pos[geom.id] - np.array([0.0, 0.0, model.geom_size[geom.id][0]]))
+        corners.append(ids)
+    body = np.array(body)
+    moves = kinematics.rotation_moves(tree, body)  # [P, 32]
+    kp = constants.KEYPOINT_INDEX
+    members = {
+        (1,): [kp[f"left_{n}"] for n in ("hip", "knee", "ankle", "toe")] + [NUM_KEYPOINTS] + corners[0],
+        (2,): [kp[f"right_{n}"] for n in ("hip", "knee", "ankle", "toe")] + [NUM_KEYPOINTS + 1] + corners[1],
+        (3,): [kp["pelvis"], kp["torso"], kp["head"]],
+        (3, 4): [kp[f"left_{n}"] for n in ("shoulder", "elbow", "wrist", "hand")],
+        (3, 5): [kp[f"right_{n}"] for n in ("shoulder", "elbow", "wrist", "hand")],
+    }
+    groups = []
+    for limbs, group_points in members.items():
+        columns = np.concatenate([np.arange(3, 6)] + [np.arange(BLOCKS[b].start, BLOCKS[b].stop) for b in limbs])
+        outside = np.setdiff1d(np.arange(3, 35), columns)
+        if moves[np.ix_(group_points, outside - 3)].any():
+            raise AssertionError(f"points {group_points} move with joints outside blocks {limbs}")
+        groups.append(PointGroup(np.array(group_points), (0, *limbs), columns, moves[np.ix_(group_points, columns - 3)]))
+    if sorted(np.concatenate([g.points for g in groups])) != list(range(len(body))):
+        raise AssertionError("every tracked point must belong to exactly one group")
+    offset = np.array(offset, np.float32)
+    return TrackedPoints(body, offset, np.arange(NUM_KEYPOINTS, NUM_KEYPOINTS + 2), np.array(corners),
+                         (offset[corners[0], 0] > 0).astype(int), tuple(groups))
+
+
+def world_points(solution: Solution) -> jax.Array:
+    """Keypoints, soles and foot corners [T, P, 3] of a solution."""
+    frames = kinematics.forward(kinematics.g1_tree(), solution.root_pos, solution.root_rot, solution.joints)
+    points = tracked_points()
+    return kinematics.points(frames, points.body, points.offset)
+
+
+class Linearization(NamedTuple):
+    """Point residuals and their group-sparse Jacobians at the current solution."""
+
+    jacobians: tuple[jax.Array, ...]  # per group [T, Pg, Cg, 3]: d point / d rotational column
+    weight2: jax.Array  # [T, P, 3] squared residual weights
+    residual: jax.Array  # [T, P, 3] point minus target (unweighted)
+
+
+def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights) -> Linearization:
+    tree = kinematics.g1_tree()
+    points = tracked_points()
+    frames = kinematics.forward(tree, solution.root_pos, solution.root_rot, solution.joints)
+    pos = kinematics.points(frames, points.body, points.offset)  # [T, P, 3]
+    axes, anchors_w = kinematics.rotation_axes(tree, frames)
+    jacobians = []
+    for group in points.groups:
+        lever = pos[:, group.points, None, :] - anchors_w[:, None, group.columns - 3, :]
+        axis = jnp.broadcast_to(axes[:, None, group.columns - 3, :], lever.shape)
+        jacobians.append(jnp.cross(axis, lever) * group.moves[..., None])
+
+    kp_weight = weights.keypoint * problem.target_valid * problem.valid[:, None]  # [T, K]
+    kp_weight = jnp.repeat(kp_weight[..., None], 3, -1)
+    sole_z = pos[:, points.sole, 2]  # [T, 2]
+    sole_z_weight, sole_z_target = _floor_term(sole_z, weights.ground)
+    sole_xy_weight = weights.plant_slide * problem.planted.max(-1) * jnp.isfinite(anchors[..., 0])
+    sole_weight = jnp.concatenate([jnp.repeat(sole_xy_weight[..., None], 2, -1), sole_z_weight[..., None]], -1)
+    sole_target = jnp.concatenate([jnp.nan_to_num(anchors), sole_z_target[..., None]], -1)
+    corner_z = pos[:, points.corners.reshape(-1), 2]  # [T, 8]
+    corner_planted = problem.planted[:, :, points.corner_part].reshape(corner_z.shape) > 0  # its heel/toe planted
+    floor_weight, floor_target = _floor_term(corner_z, weights.ground)
+    corner_z_weight = jnp.where(corner_planted, weights.plant_height, floor_weight)
+    corner_weight = jnp.zeros(corner_z.shape + (3,)).at[..., 2].set(corner_z_weight)
+    corner_target = jnp.where(corner_planted, 0.0, floor_target)[..., None] * jnp.array([0.0, 0.0, 1.0])
+    weight = jnp.concatenate([kp_weight, sole_weight, corner_weight], 1) * problem.valid[:, None, None]
+    target = jnp.concatenate([problem.targets, sole_target, corner_target], 1)
+    return Linearization(tuple(jacobians), weight**2, pos - target)
+
+
+def _floor_term(z: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Weight and target that make `weight * (z - target)` the smooth floor residual `weight * f(z)`, with
+    f(z) = -softplus(-z / s) * s (about min(z, 0), softness s = FLOOR_SOFTNESS) and the weight scaled by f'(z)."""
+    scaled = -z / FLOOR_SOFTNESS
+    slope = jax.nn.sigmoid(scaled)  # f'(z)
+    ratio = jnp.where(scaled < -20.0, -FLOOR_SOFTNESS, -FLOOR_SOFTNESS * jax.nn.softplus(scaled) / slope)  # f / f'
+    return weight * slope, z - ratio
+
+
+def _vjp(lin: Linearization, u: jax.Array) -> jax.Array:
+    """J^T u: tangent vectors [T, 35] of point vectors u [T, P, 3]."""
+    out = jnp.zeros(u.shape[:1] + (kinematics.TANGENT_SIZE,), u.dtype).at[:, :3].set(jnp.sum(u, axis=1))
+    for group, jac in zip(tracked_points().groups, lin.jacobians):
+        out = out.at[:, group.columns].add(jnp.sum(jac * u[:, group.points, None, :], axis=(1, 3)))
+    return out
+
+
+def _gauss_newton_blocks(lin: Linearization) -> dict[tuple[int, int], jax.Array]:
+    """The nonzero blocks of J^T W J over BLOCKS: {(i, j): [T, n_i, n_j]} for i <= j.
+
+    Each point group touches the root and one or two limb blocks, so most of the 35x35 matrix is zero.
+    """
+    num_frames = lin.weight2.shape[0]
+    blocks: dict[tuple[int, int], jax.Array] = {}
+    for group, jac in zip(tracked_points().groups, lin.jacobians):
+        w2 = lin.weight2[:, group.points]  # [T, Pg, 3]
+        translation = jnp.broadcast_to(jnp.eye(3), w2.shape + (3,))  # [T, Pg, 3(a), 3(dof)]
+        full = jnp.concatenate([translation, jnp.swapaxes(jac, -1, -2)], -1)  # [T, Pg, 3(a), F]
+        full = full.reshape(num_frames, -1, full.shape[-1])
+        gram = jnp.sum((full * w2.reshape(num_frames, -1, 1))[:, :, :, None] * full[:, :, None, :], axis=1)
+        starts = np.cumsum([0] + [BLOCKS[b].stop - BLOCKS[b].start for b in group.blocks])
+        for a, i in enumerate(group.blocks):
+            for b, j in enumerate(group.blocks):
+                if i <= j:
+                    piece = gram[:, starts[a]:starts[a + 1], starts[b]:starts[b + 1]]
+                    blocks[i, j] = blocks[i, j] + piece if (i, j) in blocks else piece
+    return blocks
+
+
+def _blocks_matvec(blocks: dict[tuple[int, int], jax.Array], v: jax.Array) -> jax.Array:
+    """(J^T W J) v for v [T, 35] from the blocks of `_gauss_newton_blocks`."""
+    parts = [v[:, s] for s in BLOCKS]
+    out = [jnp.zeros_like(p) for p in parts]
+    for (i, j), block in blocks.items():
+        out[i] = out[i] + kinematics.matvec3(block, parts[j])
+        if i != j:
+            out[j] = out[j] + kinematics.matvec3(jnp.swapaxes(block, -1, -2), parts[i])
+    return jnp.concatenate(out, -1)
+
+
+def _invert_spd(matrix: jax.Array) -> jax.Array:
+    """Inverse of small symmetric positive definite matrices [..., n, n] (Gauss-Jordan, unrolled, no pivoting)."""
+    n = matrix.shape[-1]
+    work = jnp.concatenate([matrix, jnp.broadcast_to(jnp.eye(n, dtype=matrix.dtype), matrix.shape)], -1)
+    for j in range(n):
+        row = work[..., j, :] / work[..., j, j:j + 1]
+        work = (work - work[..., :, j:j + 1] * row[..., None, :]).at[..., j, :].set(row)
+    return work[..., n:]
+
+
+def _diagonal_terms(solution: Solution, problem: Problem, weights: Weights):
+    """Diagonal Hessian [T, 35] and gradient [T, 35] of the pelvis-orientation, rest-prior and limit costs."""
+    lo, hi = jnp.asarray(constants.JOINT_LIMITS[:, 0]), jnp.asarray(constants.JOINT_LIMITS[:, 1])
+    excess = solution.joints - jnp.clip(solution.joints, lo + weights.limit_margin, hi - weights.limit_margin)
+    limit_h = weights.limit**2 * (excess != 0)
+    rest_error = solution.joints - jnp.asarray(constants.DEFAULT_POSE)
+    orientation_error = kinematics.matrix_to_rotvec(jnp.swapaxes(problem.pelvis_rotation, -1, -2) @ solution.root_rot)
+    valid = problem.valid[:, None]
+    hess = jnp.concatenate([
+        jnp.zeros_like(solution.root_pos),
+        jnp.broadcast_to(weights.pelvis_orientation**2, orientation_error.shape),
+        weights.rest**2 + limit_h,
+    ], -1) * valid
+    grad = jnp.concatenate([
+        jnp.zeros_like(solution.root_pos),
+        weights.pelvis_orientation**2 * orientation_error,
+        weights.rest**2 * rest_error + weights.limit**2 * excess,
+    ], -1) * valid
+    return hess, grad
+
+
+def _diff(v: jax.Array, link: jax.Array) -> jax.Array:
+    """Backward differences d[t] = v[t] - v[t-1] within clips (0 at a clip's first frame; link[0] is 0)."""
+    return link[:, None] * (v - jnp.roll(v, 1, axis=0))
+
+
+def _diff_t(u: jax.Array, link: jax.Array) -> jax.Array:
+    """Adjoint of `_diff`."""
+    lu = link[:, None] * u
+    return lu - jnp.roll(lu, -1, axis=0)
+
+
+def _forward_diff(u: jax.Array, link2: jax.Array) -> jax.Array:
+    """Forward differences a[t] = u[t+1] - u[t] where frames t-1, t, t+1 share a clip (link2[t])."""
+    return link2[:, None] * (jnp.roll(u, -1, axis=0) - u)
+
+
+def _forward_diff_t(w: jax.Array, link2: jax.Array) -> jax.Array:
+    """Adjoint of `_forward_diff`."""
+    lw = link2[:, None] * w
+    return jnp.roll(lw, 1, axis=0) - lw
+
+
+def _temporal_weights(problem: Problem, weights: Weights) -> tuple[jax.Array, jax.Array]:
+    """Squared weights [T, 35] of the finite differences, per unit/s and unit/s^2."""
+    fps = problem.fps[:, None]
+    return (weights.velocity * fps) ** 2, (weights.acceleration * fps**2) ** 2
+
+
+def _temporal_adjoint(velocity: jax.Array, problem: Problem, weights: Weights) -> jax.Array:
+    """D^T Wv velocity + D^T D'^T Wa D' velocity, for velocities [T, 35] (D: `_diff`, D': `_forward_diff`)."""
+    link2 = problem.link * jnp.roll(problem.link, -1)
+    wv, wa = _temporal_weights(problem, weights)
+    accel = _forward_diff(velocity, link2)
+    return _diff_t(wv * velocity + _forward_diff_t(wa * accel, link2), problem.link)
+
+
+def _current_differences(solution: Solution, problem: Problem) -> jax.Array:
+    """Per-frame tangent differences [T, 35] of the current trajectory (relative rotation vectors for the root)."""
+    prev_rot = jnp.roll(solution.root_rot, 1, axis=0)
+    rot = kinematics.matrix_to_rotvec(jnp.swapaxes(prev_rot, -1, -2) @ solution.root_rot)
+    linear = jnp.concatenate([solution.root_pos, solution.joints], -1)
+    linear = linear - jnp.roll(linear, 1, axis=0)
+    return problem.link[:, None] * jnp.concatenate([linear[:, :3], rot, linear[:, 3:]], -1)
+
+
+def _pcg(matvec, precondition, rhs: jax.Array, iterations: int) -> jax.Array:
+    """Preconditioned conjugate gradients from zero, a fixed number of iterations."""
+
+    def body(_, carry):
+        x, r, z, p, rz = carry
+        ap = matvec(p)
+        alpha = rz / jnp.maximum(jnp.vdot(p, ap), 1e-30)
+        x, r = x + alpha * p, r - alpha * ap
+        z = precondition(r)
+        rz_new = jnp.vdot(r, z)
+        p = z + (rz_new / jnp.maximum(rz, 1e-30)) * p
+        return x, r, z, p, rz_new
+
+    z = precondition(rhs)
+    init = (jnp.zeros_like(rhs), rhs, z, z, jnp.vdot(rhs, z))
+    return jax.lax.fori_loop(0, iterations, body, init)[0]
+
+
+_CORE = (0, 3)  # root and waist: every limb couples only to these
+_LIMBS = (1, 2, 4, 5)  # legs and arms
+
+
+def _frame_solver(blocks: dict[tuple[int, int], jax.Array], diagonal: jax.Array):
+    """The exact inverse of each frame's 35x35 block (blocks plus `diagonal` [T, 35]), as a function of r [T, 35].
+
+    Each limb block couples only to the root and the waist (the arms through the waist joints), so the frame matrix
+    is inverted through the Schur complement of that 9x9 core over the four limbs (6x6 or 7x7 each).
+    """
+    def block(i, j):
+        if (i, j) in blocks:
+            return blocks[i, j]
+        if (j, i) in blocks:
+            return jnp.swapaxes(blocks[j, i], -1, -2)
+        return jnp.zeros(diagonal.shape[:1] + (BLOCKS[i].stop - BLOCKS[i].start, BLOCKS[j].stop - BLOCKS[j].start))
+
+    def columns(indices):
+        return np.concatenate([np.arange(BLOCKS[i].start, BLOCKS[i].stop) for i in indices])
+
+    def with_diagonal(matrix, indices):
+        return matrix + jax.vmap(jnp.diag)(diagonal[:, columns(indices)])
+
+    inverses = [_invert_spd(with_diagonal(block(limb, limb), (limb,))) for limb in _LIMBS]
+    couplings = [jnp.concatenate([block(c, limb) for c in _CORE], -2) for limb in _LIMBS]  # [T, 9, n]
+    core = jnp.concatenate([jnp.concatenate([block(i, j) for j in _CORE], -1) for i in _CORE], -2)
+    schur = with_diagonal(core, _CORE)
+    for inverse, coupling in zip(inverses, couplings):
+        schur = schur - kinematics.matmul3(kinematics.matmul3(coupling, inverse), jnp.swapaxes(coupling, -1, -2))
+    schur_inverse = _invert_spd(schur)
+
+    def solve(r):
+        parts = {b: r[:, s] for b, s in enumerate(BLOCKS)}
+        partial = [kinematics.matvec3(inv, parts[limb]) for inv, limb in zip(inverses, _LIMBS)]
+        core_rhs = jnp.concatenate([parts[c] for c in _CORE], -1)
+        core_rhs = core_rhs - sum(kinematics.matvec3(b, y) for b, y in zip(couplings, partial))
+        core_z = kinematics.matvec3(schur_inverse, core_rhs)
+        out = {c: core_z[:, s] for c, s in zip(_CORE, (slice(0, 6), slice(6, 9)))}
+        for inverse, coupling, limb, y in zip(inverses, couplings, _LIMBS, partial):
+            out[limb] = y - kinematics.matvec3(inverse, kinematics.matvec3(jnp.swapaxes(coupling, -1, -2), core_z))
+        return jnp.concatenate([out[b] for b in range(len(BLOCKS))], -1)
+
+    return solve
+
+
+def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights,
+                       cg_iterations: int, max_step: float) -> Solution:
+    lin = _linearize(solution, problem, anchors, weights)
+    diag_h, diag_g = _diagonal_terms(solution, problem, weights)
+    hessian = _gauss_newton_blocks(lin)
+    diag_h = diag_h + weights.damping
+    gradient = (_vjp(lin, lin.weight2 * lin.residual) + diag_g
+                + _temporal_adjoint(_current_differences(solution, problem), problem, weights))
+    wv, wa = _temporal_weights(problem, weights)
+    precondition_diag = diag_h + 2 * wv + 6 * wa
+    precondition = _frame_solver(hessian, precondition_diag)
+
+    def matvec(v):
+        return (_blocks_matvec(hessian, v) + diag_h * v
+                + _temporal_adjoint(_diff(v, problem.link), problem, weights))
+
+    step = _pcg(matvec, precondition, -gradient, cg_iterations)
+    step = step * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(step[:, 3:]), -1, keepdims=True), 1e-9))
+    lo, hi = jnp.asarray(constants.JOINT_LIMITS[:, 0]), jnp.asarray(constants.JOINT_LIMITS[:, 1])
+    return Solution(
+        root_pos=solution.root_pos + step[:, :3],
+        root_rot=solution.root_rot @ kinematics.rotvec_to_matrix(step[:, 3:6]),
+        joints=jnp.clip(solution.joints + step[:, 6:], lo, hi),
+    )
+
+
+def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
+    """[T, 2, 2] xy anchor of each planted sole: the mean over its planted run (NaN where not planted)."""
+    sole_xy = world_points(solution)[:, tracked_points().sole, :2]  # [T, 2, 2]
+    planted = problem.planted.max(-1) > 0
+    starts = planted & ~(jnp.roll(planted, 1, axis=0) & (problem.link[:, None] > 0))
+    run = jnp.cumsum(starts, axis=0)  # [T, 2] run ids (per foot)
+    num = planted.shape[0] + 1
+
+    def per_foot(xy, run_id, on):
+        total = jax.ops.segment_sum(xy * on[:, None], run_id, num_segments=num)
+        count = jax.ops.segment_sum(on.astype(xy.dtype), run_id, num_segments=num)
+        mean = total / jnp.maximum(count, 1.0)[:, None]
+        return jnp.where(on[:, None], mean[run_id], jnp.nan)
+
+    return jax.vmap(per_foot, in_axes=(1, 1, 1), out_axes=1)(sole_xy, run, planted)
+
+
+@functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations"))
+def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
+          contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0) -> tuple[Solution, jax.Array]:
+    """Runs both stages from `init`; returns the solution and its points [T, P, 3] (keypoints, soles, corners)."""
+    no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
+    step = functools.partial(_gauss_newton_step, problem=problem, weights=weights, cg_iterations=cg_iterations,
+                             max_step=max_step)
+    solution = jax.lax.fori_loop(0, track_iterations, lambda _, s: step(s, anchors=no_anchor), init)
+    anchors = _sole_anchors(solution, problem)
+    solution = jax.lax.fori_loop(0, contact_iterations, lambda _, s: step(s, anchors=anchors), solution)
+    return solution, world_points(solution)
+
+
+def bucket_length(num_frames: int, minimum: int = 64) -> int:
+    """The padded length for `num_frames`: the smallest of minimum * {1, 1.25, 1.5, 1.75} * 2^k that fits (at most
+    25% padding, and few distinct shapes to compile)."""
+    size = minimum
+    while True:
+        for candidate in (size, size * 5 // 4, size * 3 // 2, size * 7 // 4):
+            if candidate >= num_frames:
+                return candidate
+        size *= 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInput:
+    """What the solver needs of one clip (numpy, built by the pipeline)."""
+
+    targets: np.ndarray  # [T, K, 3]
+    target_valid: np.ndarray  # [K] bool
+    pelvis_rotation: np.ndarray  # [T, 3, 3]
+    planted: np.ndarray  # [T, 2, 2] bool (foot, heel/toe)
+    fps: float
+
+
+def pack(clips: list[ClipInput], min_bucket: int = 64) -> tuple[Problem, Solution, list[slice]]:
+    """Concatenates clips along time, padded to a bucket length; returns the problem, the initial solution (root on
+    the target pelvis in the human pelvis frame, joints at DEFAULT_POSE) and each clip's frame slice."""
+    lengths = [len(c.targets) for c in clips]
+    total = bucket_length(sum(lengths), min_bucket)
+    slices, start = [], 0
+    for n in lengths:
+        slices.append(slice(start, start + n))
+        start += n
+    targets = np.zeros((total, NUM_KEYPOINTS, 3), np.float32)
+    target_valid = np.zeros((total, NUM_KEYPOINTS), np.float32)
+    pelvis_rotation = np.broadcast_to(np.eye(3, dtype=np.float32), (total, 3, 3)).copy()
+    planted = np.zeros((total, 2, 2), np.float32)
+    link = np.zeros(total, np.float32)
+    valid = np.zeros(total, np.float32)
+    fps = np.ones(total, np.float32)
+    for clip, frames in zip(clips, slices):
+        targets[frames] = clip.targets
+        target_valid[frames] = clip.target_valid
+        pelvis_rotation[frames] = clip.pelvis_rotation
+        planted[frames] = clip.planted
+        link[frames.start + 1:frames.stop] = 1.0
+        valid[frames] = 1.0
+        fps[frames] = clip.fps
+    problem = Problem(*(jnp.asarray(a) for a in (targets, target_valid, pelvis_rotation, planted, link, valid, fps)))
+    init = Solution(
+        root_pos=jnp.asarray(targets[:, constants.KEYPOINT_INDEX["pelvis"]]),
+        root_rot=jnp.asarray(pelvis_rotation),
+        joints=jnp.broadcast_to(jnp.asarray(constants.DEFAULT_POSE), (total, constants.NUM_JOINTS)),
+    )
+    return problem, init, slices
+
+
+def to_qpos(solution: Solution) -> np.ndarray:
+    """qpos [T, 36] (root position, wxyz quaternion, joints) of a solution."""
+    quat = kinematics.matrix_to_quat(solution.root_rot)
+    return np.asarray(jnp.concatenate([solution.root_pos, quat, solution.joints], -1), np.float32)

@@ -1,0 +1,180 @@
+"""Quality report of a retargeted clip.
+
+Position errors are measured against the *scaled* human keypoints (`scale_fit.build_targets`: the human's segment
+directions on the robot's segment lengths), since a 1.3 m G1 cannot reach a 1.7 m human's joints; limb-direction and
+heading errors compare with the *raw* human motion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genmimic_jax.human.motion import HumanMotion
+from genmimic_jax.human.skeleton import JOINT_INDEX as H
+from genmimic_jax.robot.g1 import constants
+
+K = constants.KEYPOINT_INDEX
+REFERENCE = "errors in mm against the scaled human keypoints (robot segment lengths, human segment directions)"
+
+# Limb directions compared with the human's: (robot keypoint from, to), (human joint from, to).
+LIMBS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    **{f"{side}_{limb}": ((f"{side}_{a}", f"{side}_{b}"), (f"{side}_{ha}", f"{side}_{hb}"))
+       for side in ("left", "right")
+       for limb, a, b, ha, hb in (("upper_arm", "shoulder", "elbow", "shoulder", "elbow"),
+                                  ("forearm", "elbow", "wrist", "elbow", "wrist"),
+                                  ("thigh", "hip", "knee", "hip", "knee"),
+                                  ("shin", "knee", "ankle", "knee", "ankle"))},
+    "trunk": (("pelvis", "torso"), ("pelvis", "spine3")),
+}
+CALLED_OUT: dict[str, tuple[str, ...]] = {
+    "pelvis": ("pelvis",),
+    "feet": ("left_ankle", "right_ankle", "left_toe", "right_toe"),
+    "hands": ("left_wrist", "right_wrist", "left_hand", "right_hand"),
+}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def _heading(forward: np.ndarray) -> np.ndarray:
+    return np.arctan2(forward[..., 1], forward[..., 0])
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if values.size else 0.0
+
+
+def quality_report(
+    human: HumanMotion,
+    targets: np.ndarray,
+    target_valid: np.ndarray,
+    human_pelvis_rotation: np.ndarray,
+    planted: np.ndarray,
+    qpos: np.ndarray,
+    keypoints: np.ndarray,
+    soles: np.ndarray,
+    corners: np.ndarray,
+) -> dict:
+    """The quality figures of one retargeted clip.
+
+    Args:
+      human: the source motion.
+      targets: [T, K, 3] scaled human keypoints; target_valid: [K] which exist.
+      human_pelvis_rotation: [T, 3, 3] the human pelvis frame (columns forward, left, up).
+      planted: [T, 2, 2] planted human heels/toes (left, right foot).
+      qpos: [T, 36] the robot trajectory; keypoints: [T, K, 3] its keypoints; soles: [T, 2, 3] its sole sites;
+        corners: [T, 2, 4, 3] its foot contact points (bottoms of the foot contact spheres).
+    """
+    fps = human.fps
+    error = np.linalg.norm(keypoints - targets, axis=-1) * 1000.0  # [T, K] mm
+    per_keypoint = {name: float(error[:, K[name]].mean()) for name in constants.KEYPOINT_NAMES if target_valid[K[name]]}
+    groups = {}
+    for group in sorted(set(constants.KEYPOINT_GROUPS.values())):
+        names = [n for n, g in constants.KEYPOINT_GROUPS.items() if g == group and n in per_keypoint]
+        groups[group] = _mean(np.array([per_keypoint[n] for n in names]))
+    for label, names in CALLED_OUT.items():
+        groups[label] = _mean(np.array([per_keypoint[n] for n in names if n in per_keypoint]))
+
+    joints = qpos[:, 7:]
+    lo, hi = constants.JOINT_LIMITS[:, 0], constants.JOINT_LIMITS[:, 1]
+    violations = int(np.sum((joints < lo - 1e-6) | (joints > hi + 1e-6)))
+    jitter = _mean(np.abs(np.diff(joints, n=2, axis=0))) * fps**2 if len(joints) > 2 else 0.0
+
+    sole_z = soles[..., 2] * 1000.0  # [T, 2] mm
+    foot_planted, flat = planted.any(-1), planted.all(-1)
+    still = foot_planted[1:] & foot_planted[:-1]
+    sole_speed = np.linalg.norm(np.diff(soles[..., :2], axis=0), axis=-1) * fps * 100.0  # [T-1, 2] cm/s
+    flat_z = sole_z[flat]  # soles of flat planted feet
+    contact_z = corners[..., 2].min(-1)[foot_planted] * 1000.0  # lowest point of planted feet
+    lowest = min(np.min(sole_z), np.min(corners[..., 2]) * 1000.0)
+
+    human_pos = human.positions
+    limb_angles = {}
+    for limb, ((a, b), (ha, hb)) in LIMBS.items():
+        robot_dir = _unit(keypoints[:, K[b]] - keypoints[:, K[a]])
+        human_dir = _unit(human_pos[:, H[hb]] - human_pos[:, H[ha]])
+        cosine = np.clip(np.sum(robot_dir * human_dir, -1), -1.0, 1.0)
+        limb_angles[limb] = float(np.degrees(np.arccos(cosine)).mean())
+    root_rot = _quat_to_matrix(qpos[:, 3:7])
+    heading_error = np.angle(np.exp(1j * (_heading(root_rot[:, :, 0]) - _heading(human_pelvis_rotation[:, :, 0]))))
+
+    return {
+        "frames": int(len(qpos)),
+        "fps": float(fps),
+        "reference": REFERENCE,
+        "keypoint_error_mm": per_keypoint,
+        "group_error_mm": groups,
+        "joint_limit_violations": violations,
+        "jitter_rad_s2": float(jitter),
+        "planted_fraction": float(foot_planted.mean()),
+        "flat_fraction": float(flat.mean()),
+        "foot_skating_cm_s": _mean(sole_speed[still]),
+        "flat_planted_sole_height_mm": _abs_stats(flat_z),
+        "planted_foot_lowest_point_mm": _abs_stats(contact_z),
+        "sole_penetration_mm": float(max(-np.min(sole_z), 0.0)),
+        "foot_penetration_mm": float(max(-lowest, 0.0)),
+        "limb_direction_deg": {**limb_angles, "mean": _mean(np.array(list(limb_angles.values())))},
+        "heading_error_deg": float(np.degrees(np.abs(heading_error)).mean()),
+    }
+
+
+def _abs_stats(heights: np.ndarray) -> dict[str, float]:
+    """Mean, 95th percentile and max of |height| (mm); 0 when empty."""
+    if not heights.size:
+        return {"mean_abs": 0.0, "p95_abs": 0.0, "max_abs": 0.0}
+    magnitude = np.abs(heights)
+    return {"mean_abs": float(magnitude.mean()), "p95_abs": float(np.quantile(magnitude, 0.95)),
+            "max_abs": float(magnitude.max())}
+
+
+def _quat_to_matrix(quat: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.moveaxis(quat / np.linalg.norm(quat, axis=-1, keepdims=True), -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("pelvis mm", "group_error_mm.pelvis"),
+    ("feet mm", "group_error_mm.feet"),
+    ("hands mm", "group_error_mm.hands"),
+    ("lower mm", "group_error_mm.lower"),
+    ("upper mm", "group_error_mm.upper"),
+    ("eff mm", "group_error_mm.end_effector"),
+    ("limb deg", "limb_direction_deg.mean"),
+    ("head deg", "heading_error_deg"),
+    ("skate cm/s", "foot_skating_cm_s"),
+    ("flat sole mm", "flat_planted_sole_height_mm.mean_abs"),
+    ("flat sole max", "flat_planted_sole_height_mm.max_abs"),
+    ("contact max mm", "planted_foot_lowest_point_mm.max_abs"),
+    ("sole pen mm", "sole_penetration_mm"),
+    ("foot pen mm", "foot_penetration_mm"),
+    ("jitter", "jitter_rad_s2"),
+    ("lim viol", "joint_limit_violations"),
+)
+
+
+def summary_value(report: dict, key: str) -> float:
+    value = report
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def format_table(reports: dict[str, dict], extra: dict[str, dict[str, float]] | None = None) -> str:
+    """A plain-text table: one row per clip, the summary columns (and any `extra` columns per clip)."""
+    extra = extra or {}
+    extra_names = sorted({k for v in extra.values() for k in v})
+    header = ["clip", *extra_names, *(c for c, _ in SUMMARY_COLUMNS)]
+    rows = []
+    for clip, report in reports.items():
+        values = [extra.get(clip, {}).get(n, float("nan")) for n in extra_names]
+        values += [summary_value(report, key) for _, key in SUMMARY_COLUMNS]
+        rows.append([clip] + [f"{v:.1f}" if isinstance(v, float) else str(v) for v in values])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)

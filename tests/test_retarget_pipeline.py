@@ -1,0 +1,219 @@
+"""Retargeting end to end on small synthetic motions: a scaled-up G1 as the human, and an SMPL parameter file."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import configs.retarget
+from genmimic_jax.human import synthetic_body_model
+from genmimic_jax.human.io import load_motion
+from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz
+from genmimic_jax.human.skeleton import JOINT_INDEX, SMPL_JOINT_NAMES
+from genmimic_jax.retarget import contact, io, kinematics, optimize, pipeline, scale_fit
+from genmimic_jax.robot.g1 import constants
+
+FPS = 30.0
+HUMAN_SCALE = 1.3
+
+
+def small_config():
+    """Few iterations: one compile serves every test here (the solve is jitted per bucket and iteration counts)."""
+    config = configs.retarget.get_config()
+    config.track_iterations, config.contact_iterations, config.cg_iterations = 3, 2, 8
+    return config
+
+
+def robot_trajectory(num_frames: int = 60) -> np.ndarray:
+    """qpos [T, 36]: standing on the floor, arms and waist swinging, legs still."""
+    t = np.arange(num_frames) / FPS
+    qpos = np.tile(np.concatenate([[0.0, 0.0, constants.DEFAULT_ROOT_HEIGHT, 1, 0, 0, 0], constants.DEFAULT_POSE]),
+                   (num_frames, 1))
+    joint = lambda name: 7 + constants.JOINT_INDEX[name]  # noqa: E731
+    qpos[:, joint("left_shoulder_pitch_joint")] += 0.8 * np.sin(2 * np.pi * 0.7 * t)
+    qpos[:, joint("right_shoulder_pitch_joint")] -= 0.8 * np.sin(2 * np.pi * 0.7 * t)
+    qpos[:, joint("left_elbow_joint")] += 0.5 * np.sin(2 * np.pi * 0.5 * t)
+    qpos[:, joint("waist_yaw_joint")] += 0.3 * np.sin(2 * np.pi * 0.4 * t)
+    return qpos.astype(np.float32)
+
+
+def robot_keypoints(qpos: np.ndarray) -> np.ndarray:
+    tree = kinematics.g1_tree()
+    frames = kinematics.forward_qpos(tree, jnp.asarray(qpos))
+    return np.asarray(kinematics.sites(tree, frames, tree.site_index(constants.KEYPOINT_SITES)))
+
+
+def human_from_robot(qpos: np.ndarray) -> HumanMotion:
+    """A 'human' that is the G1 scaled by HUMAN_SCALE, on the SMPL skeleton (joints the G1 lacks interpolated)."""
+    keypoints = robot_keypoints(qpos) * HUMAN_SCALE
+    joints = np.zeros((len(qpos), len(SMPL_JOINT_NAMES), 3), np.float32)
+    for name, smpl in constants.KEYPOINT_TO_SMPL.items():
+        joints[:, JOINT_INDEX[smpl]] = keypoints[:, constants.KEYPOINT_INDEX[name]]
+    lerp = lambda a, b, w: (1 - w) * joints[:, JOINT_INDEX[a]] + w * joints[:, JOINT_INDEX[b]]  # noqa: E731
+    joints[:, JOINT_INDEX["spine1"]] = lerp("pelvis", "spine3", 0.35)
+    joints[:, JOINT_INDEX["spine2"]] = lerp("pelvis", "spine3", 0.7)
+    joints[:, JOINT_INDEX["neck"]] = lerp("spine3", "head", 0.5)
+    for side in ("left", "right"):
+        joints[:, JOINT_INDEX[f"{side}_collar"]] = lerp("spine3", f"{side}_shoulder", 0.5)
+    return HumanMotion(positions=joints, fps=FPS, source="robot_as_human")
+
+
+@pytest.fixture(scope="module")
+def retargeter():
+    return pipeline.Retargeter(small_config())
+
+
+@pytest.fixture(scope="module")
+def robot_as_human():
+    qpos = robot_trajectory()
+    human = human_from_robot(qpos)
+    return qpos, human
+
+
+def test_scale_fit_recovers_the_robot(robot_as_human):
+    qpos, human = robot_as_human
+    fit = scale_fit.fit_subject(human)
+    assert fit.root_scale == pytest.approx(1 / HUMAN_SCALE, rel=5e-3)  # the ankle keypoint swings with ankle pitch
+    planted = contact.detect_planted(human)
+    assert planted.all(), "a human standing still has both feet flat on the floor"
+    targets = scale_fit.build_targets(human, fit, planted)
+    error = np.linalg.norm(targets.positions - robot_keypoints(qpos), axis=-1)
+    assert np.median(error) < 0.005
+    assert error.max() < 0.03  # the waist turns the chest a little off the frame the targets assume
+
+
+def test_retarget_tracks_and_keeps_feet_planted(retargeter, robot_as_human):
+    _, human = robot_as_human
+    result = retargeter([human])[0]
+    report = result.report
+    assert result.motion.qpos.shape == (human.num_frames, constants.QPOS_SIZE)
+    assert result.motion.keypoints.shape == (human.num_frames, len(constants.KEYPOINT_NAMES), 3)
+    assert report["joint_limit_violations"] == 0
+    for group in ("pelvis", "feet", "hands", "upper", "lower"):
+        assert report["group_error_mm"][group] < 20.0, group
+    assert report["limb_direction_deg"]["mean"] < 3.0
+    assert report["heading_error_deg"] < 2.0
+    assert report["foot_skating_cm_s"] < 0.5
+    assert report["flat_planted_sole_height_mm"]["max_abs"] < 5.0
+    assert report["foot_penetration_mm"] < 2.0
+    np.testing.assert_allclose(np.linalg.norm(result.motion.qpos[:, 3:7], axis=-1), 1.0, atol=1e-5)
+
+
+def test_joint_limits_are_hard(retargeter, robot_as_human):
+    """Elbows asked to bend backwards and knees to hyperextend stay inside their ranges."""
+    _, human = robot_as_human
+    positions = human.positions.copy()
+    for side in ("left", "right"):
+        elbow, wrist = JOINT_INDEX[f"{side}_elbow"], JOINT_INDEX[f"{side}_wrist"]
+        shoulder = JOINT_INDEX[f"{side}_shoulder"]
+        positions[:, wrist] = positions[:, elbow] + (positions[:, elbow] - positions[:, shoulder])
+        positions[:, JOINT_INDEX[f"{side}_hand"]] = positions[:, wrist] + 0.1 * (
+            positions[:, elbow] - positions[:, shoulder])
+    bent = HumanMotion(positions=positions, fps=FPS, source="bent")
+    qpos = retargeter([bent])[0].motion.qpos
+    lo, hi = constants.JOINT_LIMITS[:, 0], constants.JOINT_LIMITS[:, 1]
+    assert np.all(qpos[:, 7:] >= lo) and np.all(qpos[:, 7:] <= hi)
+
+
+def test_packed_clips_share_a_compiled_bucket(retargeter, robot_as_human):
+    qpos, human = robot_as_human
+    assert [optimize.bucket_length(n) for n in (1, 64, 65, 81, 97, 113, 129, 3498)] == [64, 64, 80, 96, 112, 128, 160,
+                                                                                       3584]
+    short = HumanMotion(positions=human.positions[:20], fps=FPS, source="short")
+    longer = HumanMotion(positions=human.positions[:41], fps=FPS, source="longer")
+    retargeter([short])
+    compiled = optimize.solve._cache_size()
+    results = retargeter([longer])  # another length in the same bucket
+    results += retargeter([short, longer])  # two clips packed into one bucket
+    assert optimize.solve._cache_size() == compiled
+    assert [r.motion.num_frames for r in results] == [41, 20, 41]
+    assert results[2].report["group_error_mm"]["pelvis"] < 20.0
+
+
+def test_robot_motion_io(tmp_path, retargeter, robot_as_human):
+    _, human = robot_as_human
+    result = retargeter([human])[0]
+    path = tmp_path / "clip.npz"
+    io.save_robot_motion(result.motion, path, result.report)
+    loaded = io.load_robot_motion(path)
+    np.testing.assert_array_equal(loaded.qpos, result.motion.qpos)
+    np.testing.assert_array_equal(loaded.keypoints, result.motion.keypoints)
+    assert loaded.keypoint_names == constants.KEYPOINT_NAMES and loaded.fps == FPS
+    assert io.load_report(path)["joint_limit_violations"] == 0
+
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(io.RobotMotionError, match="truncated.npz: cannot read"):
+        io.load_robot_motion(truncated)
+    bad = dict(qpos=result.motion.qpos.copy(), fps=30.0, keypoints=result.motion.keypoints,
+               keypoint_names=np.array(constants.KEYPOINT_NAMES))
+    bad["qpos"][3, 9] = np.nan
+    np.savez(tmp_path / "nan.npz", **bad)
+    with pytest.raises(io.RobotMotionError, match="nan.npz: qpos or keypoints contain non-finite"):
+        io.load_robot_motion(tmp_path / "nan.npz")
+    np.savez(tmp_path / "keys.npz", qpos=result.motion.qpos)
+    with pytest.raises(io.RobotMotionError, match="missing keys fps, keypoints, keypoint_names"):
+        io.load_robot_motion(tmp_path / "keys.npz")
+
+
+def test_retarget_rejects_bad_motion(retargeter, robot_as_human):
+    _, human = robot_as_human
+    positions = human.positions.copy()
+    positions[5, 3] = np.nan
+    with pytest.raises(MotionFormatError, match="nan_clip: non-finite position at frame 5"):
+        retargeter([HumanMotion(positions=positions, fps=FPS, source="nan_clip")])
+
+
+def test_smpl_parameter_motion(tmp_path, retargeter):
+    """An AMASS-style SMPL+H parameter file goes through the JAX body model and retargets end to end."""
+    model_dir = tmp_path / "models"
+    synthetic_body_model.write_model_npz(model_dir / "smplh" / "male" / "model.npz", model_type="smplh",
+                                         num_shape=16, seed=2)
+    num_frames = 40
+    t = np.arange(num_frames) / FPS
+    poses = np.zeros((num_frames, 156))
+    poses[:, 0] = np.pi / 2  # stand the y-up body model up in AMASS's z-up world
+    poses[:, 3 * JOINT_INDEX["left_shoulder"] + 2] = -1.0 + 0.4 * np.sin(2 * np.pi * t)  # arms down, waving
+    poses[:, 3 * JOINT_INDEX["right_shoulder"] + 2] = 1.0
+    poses[:, 3 * JOINT_INDEX["left_elbow"] + 1] = -0.8 * np.sin(np.pi * t) ** 2
+    trans = np.zeros((num_frames, 3))
+    trans[:, 0] = 0.3 * t
+    path = tmp_path / "wave_poses.npz"
+    np.savez(path, poses=poses, trans=trans, betas=np.zeros(16), gender=np.array("male"),
+             mocap_framerate=np.array(FPS))
+    human = load_motion(path, model_dir=model_dir)
+    assert human.smpl_params is not None
+    result = retargeter([human])[0]
+    report = result.report
+    assert report["joint_limit_violations"] == 0
+    assert np.all(np.isfinite(result.motion.qpos))
+    assert report["group_error_mm"]["pelvis"] < 30.0 and report["group_error_mm"]["hands"] < 60.0
+    assert report["limb_direction_deg"]["mean"] < 8.0
+    assert report["heading_error_deg"] < 5.0
+
+
+def test_cli(tmp_path, robot_as_human, capsys):
+    from experiments import retarget as cli
+
+    _, human = robot_as_human
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_npz(human, folder / "good.npz")
+    (folder / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")
+    out = tmp_path / "out"
+    assert cli.run(str(folder), str(out), small_config()) == 1  # one input failed
+    captured = capsys.readouterr()
+    error_lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "broken.bvh" in error_lines[0]
+    assert "Traceback" not in captured.err
+    assert (out / "good.npz").is_file() and not (out / "broken.npz").exists()
+    reports = json.loads((out / "report.json").read_text())
+    assert list(reports) == ["good.npz"]
+    assert "good.npz" in captured.out and "pelvis mm" in captured.out
+    assert io.load_robot_motion(out / "good.npz").num_frames == human.num_frames
+
+    assert cli.run(str(folder / "broken.bvh"), str(tmp_path / "one.npz"), small_config()) == 1
+    assert not (tmp_path / "one.npz").exists() and not (tmp_path / "one.report.json").exists()
+    assert cli.run(str(folder / "good.npz"), str(tmp_path / "one.npz"), small_config()) == 0
+    assert json.loads((tmp_path / "one.report.json").read_text())["joint_limit_violations"] == 0
