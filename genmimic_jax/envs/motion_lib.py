@@ -1,0 +1,260 @@
+"""Reference motions on the device: many clips packed into padded arrays, and start sampling.
+
+Clips (anything with `qpos` [T, 36] and `fps`, such as `genmimic_jax.retarget.io.RobotMotion`) are resampled to
+the control rate, their velocities taken by finite differences (the root's angular velocity from the quaternions, in
+MuJoCo's free-joint convention: linear velocity in the world frame, angular velocity in the body frame), and their
+keypoint and foot-site positions computed by forward kinematics of the project's G1, so that a simulated state equal
+to the reference has exactly the reference's keypoints. The goal keypoints the policy observes are those same
+keypoints, or, with `goal_from_clip_keypoints`, the clips' own `keypoints` tracks (e.g. lifted from a video, or
+corrupted by the evaluation's noise suite) while rewards still score against the kinematic reference.
+
+Start sampling is uniform (clip by weight, frame uniform) or adaptive: every clip is cut into bins of
+`bin_seconds`, failures are counted per bin (the counts live in the environment state) and bins that fail more are
+started from more often, as BeyondMimic does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from scipy.spatial import transform
+
+from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
+
+
+class MotionLibError(ValueError):
+    """A reference clip is unusable (wrong shape, non-finite values, bad frame rate, too short)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceClip:
+    """A robot reference motion with the fields of `genmimic_jax.retarget.io.RobotMotion`."""
+
+    qpos: np.ndarray  # [T, 36]
+    fps: float
+    keypoints: np.ndarray  # [T, K, 3] world positions of constants.KEYPOINT_NAMES
+    keypoint_names: tuple[str, ...] = constants.KEYPOINT_NAMES
+    source: str = ""
+
+
+@flax.struct.dataclass
+class ReferenceFrame:
+    """The reference at one time (any leading batch dims)."""
+
+    qpos: jax.Array  # [..., 36]
+    qvel: jax.Array  # [..., 35]
+    keypoints: jax.Array  # [..., K, 3] world
+    keypoint_vel: jax.Array  # [..., K, 3] world
+    feet: jax.Array  # [..., 2, 3] world positions of constants.FOOT_SITES
+    feet_vel: jax.Array  # [..., 2, 3]
+
+
+@flax.struct.dataclass
+class MotionLib:
+    """Clips padded to a common length, at the control rate.
+
+    Attributes:
+      frames: the reference frames, every leaf [C, T_max, ...] (padded with the last frame).
+      goal_keypoints: [C, T_max, K, 3] world keypoints the policy is asked to reach.
+      lengths: [C] number of valid frames per clip.
+      weights: [C] clip sampling probabilities (sum to 1).
+      fps: frame rate of the packed clips (the control rate).
+      bin_frames: frames per adaptive-sampling bin.
+      names: clip names (their sources).
+    """
+
+    frames: ReferenceFrame
+    goal_keypoints: jax.Array
+    lengths: jax.Array
+    weights: jax.Array
+    fps: float = flax.struct.field(pytree_node=False)
+    bin_frames: int = flax.struct.field(pytree_node=False)
+    names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+
+    @property
+    def num_clips(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def max_length(self) -> int:
+        return int(self.frames.qpos.shape[1])
+
+    @property
+    def bins_per_clip(self) -> int:
+        return -(-self.max_length // self.bin_frames)
+
+    @property
+    def num_bins(self) -> int:
+        """Size of the flat failure-count table (`bins_per_clip` per clip, padding bins included)."""
+        return self.num_clips * self.bins_per_clip
+
+    def frame(self, clip: jax.Array, t: jax.Array) -> ReferenceFrame:
+        """The reference of `clip` at frame `t` (clipped to the clip's last frame); works batched."""
+        t = jnp.clip(t, 0, self.lengths[clip] - 1)
+        return jax.tree.map(lambda x: x[clip, t], self.frames)
+
+    def goals(self, clip: jax.Array, t: jax.Array) -> jax.Array:
+        """Goal keypoints [..., K, 3] of `clip` at frames `t` (clipped to the clip's last frame)."""
+        return self.goal_keypoints[clip, jnp.clip(t, 0, self.lengths[clip] - 1)]
+
+    def bin_index(self, clip: jax.Array, t: jax.Array) -> jax.Array:
+        """Flat failure-table index of frame `t` of `clip`."""
+        return clip * self.bins_per_clip + t // self.bin_frames
+
+    def bin_valid(self) -> jax.Array:
+        """[num_bins] True for bins that hold at least one start frame of their clip."""
+        starts = jnp.arange(self.bins_per_clip) * self.bin_frames
+        return (starts[None, :] < (self.lengths[:, None] - 1)).reshape(-1)
+
+    def sample_uniform(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A clip (by weight) and a start frame uniform in [0, length - 2]."""
+        clip_rng, t_rng = jax.random.split(rng)
+        clip = jax.random.categorical(clip_rng, jnp.log(self.weights))
+        t = jax.random.randint(t_rng, (), 0, self.lengths[clip] - 1)
+        return clip, t
+
+    def sample_adaptive(self, rng: jax.Array, fail_counts: jax.Array,
+                        uniform_ratio: float) -> tuple[jax.Array, jax.Array]:
+        """A start (clip, frame) with bin probability mixing the clip weights and the failure counts.
+
+        P(bin) = uniform_ratio * base(bin) + (1 - uniform_ratio) * fail(bin) / sum(fail), where base spreads each
+        clip's weight evenly over its bins; without any failure yet P = base. The frame is uniform within the bin.
+        """
+        bin_rng, t_rng = jax.random.split(rng)
+        valid = self.bin_valid()
+        valid_per_clip = valid.reshape(self.num_clips, self.bins_per_clip).sum(axis=1)
+        base = (valid.reshape(self.num_clips, -1) * (self.weights / valid_per_clip)[:, None]).reshape(-1)
+        fails = jnp.where(valid, fail_counts, 0.0)
+        total = jnp.sum(fails)
+        adaptive = jnp.where(total > 0, fails / jnp.where(total > 0, total, 1.0), base)
+        probs = uniform_ratio * base + (1.0 - uniform_ratio) * adaptive
+        flat = jax.random.categorical(bin_rng, jnp.where(valid, jnp.log(probs), -jnp.inf))
+        clip, b = flat // self.bins_per_clip, flat % self.bins_per_clip
+        start = b * self.bin_frames
+        stop = jnp.minimum(start + self.bin_frames, self.lengths[clip] - 1)
+        t = jax.random.randint(t_rng, (), start, stop)
+        return clip, t
+
+    @classmethod
+    def from_clips(cls, clips: Sequence, fps: float = 50.0, bin_seconds: float = 1.0,
+                   weights: Sequence[float] | None = None, goal_from_clip_keypoints: bool = False) -> MotionLib:
+        """Packs clips at frame rate `fps`.
+
+        Args:
+          clips: objects with `qpos` [T, 36], `fps`, optionally `source` (and `keypoints` [T, K, 3] in
+            constants.KEYPOINT_NAMES order when `goal_from_clip_keypoints`), e.g. `RobotMotion`s.
+          fps: frame rate of the library (the control rate).
+          bin_seconds: duration of an adaptive-sampling bin.
+          weights: clip sampling weights (default: equal).
+          goal_from_clip_keypoints: goals from the clips' keypoint tracks instead of forward kinematics.
+        """
+        if not clips:
+            raise MotionLibError("MotionLib.from_clips needs at least one clip")
+        if weights is None:
+            weights = np.ones(len(clips))
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(clips),) or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
+                or weights.sum() <= 0:
+            raise MotionLibError(f"clip weights must be {len(clips)} finite non-negative numbers, not all zero")
+        model = g1_model.load_model(scene=True)
+        names, packed, goals = [], [], []
+        for i, clip in enumerate(clips):
+            name = str(getattr(clip, "source", "") or f"clip_{i}")
+            names.append(name)
+            frames = _reference_frames(model, _resample(clip, name, fps), fps)
+            packed.append(frames)
+            goals.append(_resample_keypoints(clip, name, fps, frames.qpos.shape[0]) if goal_from_clip_keypoints
+                         else frames.keypoints)
+        lengths = np.array([p.qpos.shape[0] for p in packed], dtype=np.int32)
+        max_length = int(lengths.max())
+
+        def pad(x: np.ndarray) -> np.ndarray:
+            return np.concatenate([x, np.repeat(x[-1:], max_length - x.shape[0], axis=0)])
+
+        frames = jax.tree.map(lambda *xs: jnp.asarray(np.stack([pad(x) for x in xs]), jnp.float32), *packed)
+        goal_keypoints = jnp.asarray(np.stack([pad(g) for g in goals]), jnp.float32)
+        return cls(frames=frames, goal_keypoints=goal_keypoints, lengths=jnp.asarray(lengths),
+                   weights=jnp.asarray(weights / weights.sum(), jnp.float32), fps=float(fps),
+                   bin_frames=max(1, int(round(bin_seconds * fps))), names=tuple(names))
+
+
+def _resample(clip, name: str, fps: float) -> np.ndarray:
+    """The clip's qpos [T', 36] at `fps`: linear for positions and joints, slerp for the root quaternion."""
+    qpos = np.asarray(clip.qpos, dtype=np.float64)
+    src_fps = float(np.asarray(clip.fps))
+    if qpos.ndim != 2 or qpos.shape[1] != constants.QPOS_SIZE:
+        raise MotionLibError(f"{name}: qpos must be [T, {constants.QPOS_SIZE}], got {list(qpos.shape)}")
+    if not np.isfinite(src_fps) or src_fps <= 0:
+        raise MotionLibError(f"{name}: frame rate must be a positive number, got {src_fps}")
+    if not np.all(np.isfinite(qpos)):
+        raise MotionLibError(f"{name}: qpos holds NaN or infinite values")
+    norms = np.linalg.norm(qpos[:, 3:7], axis=1)
+    if np.any(np.abs(norms - 1.0) > 1e-2):
+        raise MotionLibError(f"{name}: root quaternions qpos[:, 3:7] are not unit (norms {norms.min():.3f}.."
+                             f"{norms.max():.3f})")
+    duration = (qpos.shape[0] - 1) / src_fps
+    count = int(np.floor(duration * fps + 1e-6)) + 1
+    if count < 3:
+        raise MotionLibError(f"{name}: {qpos.shape[0]} frames at {src_fps} fps is shorter than 3 frames at {fps} fps")
+    src_t = np.arange(qpos.shape[0]) / src_fps
+    t = np.arange(count) / fps
+    out = np.empty((count, constants.QPOS_SIZE))
+    for j in list(range(3)) + list(range(7, constants.QPOS_SIZE)):
+        out[:, j] = np.interp(t, src_t, qpos[:, j])
+    rotations = transform.Rotation.from_quat(qpos[:, 3:7], scalar_first=True)
+    out[:, 3:7] = transform.Slerp(src_t, rotations)(np.minimum(t, src_t[-1])).as_quat(scalar_first=True)
+    return out
+
+
+def _resample_keypoints(clip, name: str, fps: float, count: int) -> np.ndarray:
+    """The clip's own keypoint track [count, K, 3] at `fps` (linear interpolation)."""
+    keypoints = np.asarray(getattr(clip, "keypoints", None), dtype=np.float64)
+    names = tuple(str(n) for n in getattr(clip, "keypoint_names", constants.KEYPOINT_NAMES))
+    expected = (np.asarray(clip.qpos).shape[0], len(constants.KEYPOINT_NAMES), 3)
+    if keypoints.shape != expected:
+        raise MotionLibError(f"{name}: keypoints must be {list(expected)}, got {list(keypoints.shape)}")
+    if names != constants.KEYPOINT_NAMES:
+        raise MotionLibError(f"{name}: keypoint_names {names} differ from the G1's {constants.KEYPOINT_NAMES}")
+    if not np.all(np.isfinite(keypoints)):
+        raise MotionLibError(f"{name}: keypoints hold NaN or infinite values")
+    src_t = np.arange(keypoints.shape[0]) / float(np.asarray(clip.fps))
+    t = np.arange(count) / fps
+    flat = keypoints.reshape(keypoints.shape[0], -1)
+    return np.stack([np.interp(t, src_t, flat[:, j]) for j in range(flat.shape[1])], axis=1).reshape(count, -1, 3)
+
+
+def _reference_frames(model: mujoco.MjModel, qpos: np.ndarray, fps: float) -> ReferenceFrame:
+    """Velocities by central differences and keypoint/foot positions by forward kinematics (numpy leaves)."""
+    dt = 1.0 / fps
+    qvel = np.empty((qpos.shape[0], constants.QVEL_SIZE))
+    qvel[:, :3] = np.gradient(qpos[:, :3], dt, axis=0)
+    qvel[:, 6:] = np.gradient(qpos[:, 7:], dt, axis=0)
+    rot = transform.Rotation.from_quat(qpos[:, 3:7], scalar_first=True)
+    # Body-frame angular velocity: rotation vector of R_a^-1 R_b over the time between a and b.
+    qvel[1:-1, 3:6] = (rot[:-2].inv() * rot[2:]).as_rotvec() / (2 * dt)
+    qvel[0, 3:6] = (rot[0].inv() * rot[1]).as_rotvec() / dt
+    qvel[-1, 3:6] = (rot[-2].inv() * rot[-1]).as_rotvec() / dt
+    sites = forward_sites(model, qpos, constants.KEYPOINT_SITES + constants.FOOT_SITES)
+    site_vel = np.gradient(sites, dt, axis=0)
+    k = len(constants.KEYPOINT_SITES)
+    return ReferenceFrame(qpos=qpos, qvel=qvel, keypoints=sites[:, :k], keypoint_vel=site_vel[:, :k],
+                          feet=sites[:, k:], feet_vel=site_vel[:, k:])
+
+
+def forward_sites(model: mujoco.MjModel, qpos: np.ndarray, site_names: Sequence[str]) -> np.ndarray:
+    """World positions [T, S, 3] of named sites for each qpos [T, 36] (MuJoCo forward kinematics)."""
+    ids = g1_model.site_ids(model, tuple(site_names))
+    data = mujoco.MjData(model)
+    out = np.empty((qpos.shape[0], len(ids), 3))
+    for i, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        out[i] = data.site_xpos[ids]
+    return out

@@ -1,0 +1,279 @@
+"""The batched MJX G1 motion-tracking environment, conditioned on 3D goal keypoints.
+
+`TrackingEnv(config, motion_lib)` runs `config.num_envs` G1s, each following a reference clip from its motion
+library. `reset(rng)` and `step(state, action)` are pure functions over a `brax.envs.base.State` whose leaves all
+have a leading `num_envs` axis; finished environments restart inside `step` from a reference-state initialisation.
+Control is at 1 / ctrl_dt Hz over `substeps` MJX steps; the action a [29] sets position-servo targets
+DEFAULT_POSE + ACTION_SCALE * a (after the environment's action delay).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from brax.envs.base import State
+from mujoco import mjx
+
+from genmimic_jax.envs import observations
+from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import randomization
+from genmimic_jax.envs import rewards
+from genmimic_jax.envs import terminations
+from genmimic_jax.envs.mirror import MirrorMap
+from genmimic_jax.envs.motion_lib import MotionLib
+from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
+
+FAILURES = ("fall", "keypoint_error", "anchor_error", "nan")
+# Per-episode info that a restart replaces.
+_EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown")
+
+
+class TrackingEnv:
+    """Batched G1 tracking (see the module docstring).
+
+    Attributes:
+      obs_layout: {'actor': ObsLayout, 'privileged': ObsLayout}, the block layout of each observation.
+      observation_size: {'actor': A, 'privileged': P}.
+      action_size: 29.
+      mirror_maps: {'actor', 'privileged', 'action'} -> MirrorMap.
+      num_envs: batch size.
+    """
+
+    action_size = constants.NUM_JOINTS
+
+    def __init__(self, config: ml_collections.ConfigDict, motion_lib: MotionLib):
+        self.config = config
+        self.num_envs = int(config.num_envs)
+        self.motion_lib = motion_lib
+        mj_model = g1_model.load_model(scene=True)
+        if abs(config.substeps * mj_model.opt.timestep - config.ctrl_dt) > 1e-9:
+            raise ValueError(f"substeps * timestep = {config.substeps} * {mj_model.opt.timestep} is not ctrl_dt "
+                             f"{config.ctrl_dt}")
+        if abs(motion_lib.fps * config.ctrl_dt - 1.0) > 1e-6:
+            raise ValueError(f"the motion library runs at {motion_lib.fps} fps, the control rate is "
+                             f"{1.0 / config.ctrl_dt} Hz; build it with fps=1/ctrl_dt")
+        if config.motion.sampling not in ("uniform", "adaptive"):
+            raise ValueError(f"config.motion.sampling must be 'uniform' or 'adaptive', got {config.motion.sampling!r}")
+        self.model = mjx.put_model(mj_model)
+        self.model_index = physics_lib.ModelIndex.from_model(mj_model)
+        self.nominal = randomization.Nominal.from_model(mj_model)
+        self.goal_offsets = observations.goal_frames(config.goal_offsets)
+        self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
+        self.obs_layout = {
+            "actor": observations.actor_layout(config.history_length, len(self.goal_offsets)),
+            "privileged": observations.privileged_layout(len(self.goal_offsets),
+                                                         randomization.mirror_map(self.nominal)),
+        }
+        self.observation_size = {name: layout.size for name, layout in self.obs_layout.items()}
+        self.mirror_maps = {
+            "actor": self.obs_layout["actor"].mirror_map,
+            "privileged": self.obs_layout["privileged"].mirror_map,
+            "action": MirrorMap(perm=constants.JOINT_MIRROR_INDEX, sign=constants.JOINT_MIRROR_SIGN),
+        }
+        proprio = observations.proprio_layout()
+        self._proprio_noise = np.concatenate([
+            np.full(block.size, config.noise.get(block.name, 0.0), np.float32) for block in proprio.blocks])
+        self._data_template = mjx.make_data(mj_model)
+        self._max_delay = int(config.randomization.max_action_delay) if config.randomization.enabled else 0
+
+    # ----------------------------------------------------------------------------------------------- public API
+
+    def reset(self, rng: jax.Array) -> State:
+        """Starts `num_envs` episodes from reference states."""
+        fail_counts = jnp.zeros((self.num_envs, self.motion_lib.num_bins))
+        rng, start_rng = jax.vmap(jax.random.split, out_axes=1)(jax.random.split(rng, self.num_envs))
+        data, physics, episode = jax.vmap(self._start_one)(start_rng, fail_counts)
+        zeros = jnp.zeros(self.num_envs)
+        metrics = {f"reward/{term}": zeros for term in rewards.TERMS}
+        metrics.update({f"termination/{kind}": zeros for kind in FAILURES})
+        metrics.update(keypoint_error=zeros, episode_length=zeros)
+        info = dict(episode, rng=rng, truncation=zeros, fail_counts=fail_counts)
+        return self._observed(State(pipeline_state=data, obs={}, reward=zeros, done=zeros, metrics=metrics,
+                                    info=info), physics)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """Advances every environment one control step with raw actions [num_envs, 29]; done ones restart.
+
+        A finished environment reports this step's reward, done, truncation and metrics, and carries the
+        observation and info of its fresh episode.
+        """
+        num_bins = self.motion_lib.num_bins
+        stepped, physics, fail_bin, restart_rng = jax.vmap(self._step_one)(state, action)
+        new_failures = jax.ops.segment_sum(jnp.ones_like(fail_bin, jnp.float32), fail_bin, num_bins + 1)[:num_bins]
+        # Every env holds the same table (all state leaves are per env); fresh starts sample from the update.
+        counts = self.config.motion.failure_decay * jnp.mean(state.info["fail_counts"], axis=0) + new_failures
+        fail_counts = jnp.broadcast_to(counts, state.info["fail_counts"].shape)
+        done = stepped.done > 0
+        current = (stepped.pipeline_state, physics, {key: stepped.info[key] for key in _EPISODE_KEYS})
+
+        def restart(current):
+            return _select(done, jax.vmap(self._start_one)(restart_rng, fail_counts), current)
+
+        # Skipped on steps where no env finished (frequent at small batch sizes).
+        data, physics, episode = jax.lax.cond(jnp.any(done), restart, lambda current: current, current)
+        info = dict(stepped.info, fail_counts=fail_counts, **episode)
+        return self._observed(stepped.replace(pipeline_state=data, info=info), physics)
+
+    def extract_physics(self, data: mjx.Data) -> physics_lib.PhysicsState:
+        """The simulator-independent state of one (unbatched) MJX data."""
+        return physics_lib.from_mjx(data, self.model_index)
+
+    def observe(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array, last_action: jax.Array,
+                history: jax.Array, params: randomization.PhysicsParams,
+                noise_rng: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
+        """Observations of one robot at reference frame `frame` of `clip`, and the history to carry on.
+
+        Args:
+          physics: the robot's state.
+          clip, frame: where in the motion library the robot is.
+          last_action: the previous raw action [29].
+          history: [history_length, proprio size] past noisy proprio vectors, most recent first.
+          params: the environment's physics parameters (privileged).
+          noise_rng: key for the actor's observation noise; None for noise-free observations.
+
+        Returns:
+          {'actor': [A], 'privileged': [P]} and the history with this step's proprio pushed in front.
+        """
+        lib = self.motion_lib
+        ref = lib.frame(clip, frame)
+        goal = observations.goal_keypoints(physics, lib.goals(clip, frame + self.goal_offsets))
+        proprio = observations.proprioception(physics, last_action)
+        proprio_vec = observations.proprio_layout().assemble(proprio)
+        noisy_proprio, noisy_goal = proprio_vec, goal
+        if noise_rng is not None:
+            proprio_rng, goal_rng = jax.random.split(noise_rng)
+            noisy_proprio = proprio_vec + self._proprio_noise * jax.random.uniform(
+                proprio_rng, proprio_vec.shape, minval=-1.0, maxval=1.0)
+            noisy_goal = goal + self.config.noise.goal_keypoints * jax.random.uniform(
+                goal_rng, goal.shape, minval=-1.0, maxval=1.0)
+        actor_values = dict(zip(observations.PROPRIO_BLOCKS, jnp.split(
+            noisy_proprio, np.cumsum([b.size for b in observations.proprio_layout().blocks])[:-1])))
+        actor = self.obs_layout["actor"].assemble(
+            dict(actor_values, proprio_history=history, goal_keypoints=noisy_goal))
+        privileged = self.obs_layout["privileged"].assemble(dict(
+            proprio, goal_keypoints=goal, physics_params=params.vector(),
+            **observations.privileged_state(physics, ref)))
+        history = jnp.concatenate([noisy_proprio[None], history[:-1]])
+        return {"actor": actor, "privileged": privileged}, history
+
+    def reward_terms(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array,
+                     action: jax.Array, last_action: jax.Array, failed: jax.Array) -> dict[str, jax.Array]:
+        """The unweighted reward terms of one robot at reference frame `frame` of `clip`."""
+        return rewards.compute_terms(physics, self.motion_lib.frame(clip, frame), action, last_action, failed,
+                                     jnp.asarray(self.keypoint_weights), self.config)
+
+    def failures(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array) -> dict[str, jax.Array]:
+        """The failure conditions of one robot (NaN included) at reference frame `frame` of `clip`."""
+        failed = terminations.compute_failures(physics, self.motion_lib.frame(clip, frame), self.config)
+        return dict(failed, nan=~physics_lib.is_finite(physics))
+
+    # --------------------------------------------------------------------------------------------- one env
+
+    def _sample_start(self, rng: jax.Array, fail_counts: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if self.config.motion.sampling == "uniform":
+            return self.motion_lib.sample_uniform(rng)
+        return self.motion_lib.sample_adaptive(rng, fail_counts, self.config.motion.uniform_ratio)
+
+    def _start_one(self, rng: jax.Array, fail_counts: jax.Array):
+        """A fresh episode on a reference state: its MJX data, physics and episode info."""
+        cfg = self.config
+        start_rng, param_rng, push_rng = jax.random.split(rng, 3)
+        clip, frame = self._sample_start(start_rng, fail_counts)
+        params = (randomization.sample_params(param_rng, self.nominal, cfg) if cfg.randomization.enabled
+                  else randomization.nominal_params(self.nominal))
+        ref = self.motion_lib.frame(clip, frame)
+        data = self._data_template.replace(qpos=ref.qpos, qvel=ref.qvel, ctrl=ref.qpos[7:])
+        physics = physics_lib.from_reference(ref)
+        last_action = jnp.zeros(self.action_size)
+        proprio = observations.proprio_layout().assemble(observations.proprioception(physics, last_action))
+        episode = {
+            "clip": clip,
+            "frame": frame,
+            "steps": jnp.zeros((), jnp.int32),
+            "last_action": last_action,
+            "action_buffer": jnp.zeros((self._max_delay + 1, self.action_size)),
+            "history": jnp.tile(proprio[None], (cfg.history_length, 1)),
+            "params": params,
+            "push_countdown": self._push_interval(push_rng),
+        }
+        return data, physics, episode
+
+    def _observed(self, state: State, physics: physics_lib.PhysicsState) -> State:
+        """`state` with the observations of `physics` and the history advanced (all envs)."""
+        info = state.info
+        rng, noise_rng = jax.vmap(jax.random.split, out_axes=1)(info["rng"])
+        obs, history = jax.vmap(self.observe)(physics, info["clip"], info["frame"], info["last_action"],
+                                              info["history"], info["params"], noise_rng)
+        return state.replace(obs=obs, info=dict(info, rng=rng, history=history))
+
+    def _push_interval(self, rng: jax.Array) -> jax.Array:
+        low, high = self.config.push.interval_range
+        return jax.random.randint(rng, (), int(round(low / self.config.ctrl_dt)),
+                                  int(round(high / self.config.ctrl_dt)) + 1)
+
+    def _push(self, rng: jax.Array, data: mjx.Data, countdown: jax.Array) -> tuple[mjx.Data, jax.Array]:
+        """Kicks the base (random horizontal and yaw velocity) when the countdown runs out."""
+        push = self.config.push
+        if not push.enabled:
+            return data, countdown
+        kick_rng, interval_rng = jax.random.split(rng)
+        limits = jnp.array([push.linear_velocity, push.linear_velocity, push.angular_velocity])
+        kick = jax.random.uniform(kick_rng, (3,), minval=-1.0, maxval=1.0) * limits
+        due = countdown <= 0
+        qvel = data.qvel.at[jnp.array([0, 1, 5])].add(due * kick)
+        countdown = jnp.where(due, self._push_interval(interval_rng), countdown - 1)
+        return data.replace(qvel=qvel), countdown
+
+    def _step_one(self, state: State, action: jax.Array):
+        """One env's control step, without observations or restart.
+
+        Returns the stepped state (obs unchanged), its physics, the failure-table bin of a failure (num_bins if
+        none) and a key for a restart.
+        """
+        cfg, lib = self.config, self.motion_lib
+        info = state.info
+        rng, push_rng, restart_rng = jax.random.split(info["rng"], 3)
+        params = info["params"]
+        buffer = jnp.concatenate([action[None], info["action_buffer"][:-1]])
+        applied = buffer[params.action_delay]
+        model = (randomization.apply_params(self.model, self.nominal, params) if cfg.randomization.enabled
+                 else self.model)
+        data, push_countdown = self._push(push_rng, state.pipeline_state, info["push_countdown"])
+        data = data.replace(ctrl=constants.DEFAULT_POSE + constants.ACTION_SCALE * applied)
+        data = jax.lax.fori_loop(0, cfg.substeps, lambda _, d: mjx.step(model, d), data)
+
+        clip, frame = info["clip"], info["frame"] + 1
+        ref = lib.frame(clip, frame)
+        simulated = self.extract_physics(data)
+        finite = physics_lib.is_finite(simulated)
+        # A blown-up simulation is judged on the reference instead, so that no NaN leaves this env.
+        physics = jax.tree.map(lambda sim, safe: jnp.where(finite, sim, safe), simulated,
+                               physics_lib.from_reference(ref))
+        failures = dict(terminations.compute_failures(physics, ref, cfg), nan=~finite)
+        failed = jnp.any(jnp.stack(list(failures.values())))
+        steps = info["steps"] + 1
+        truncated = ((frame >= lib.lengths[clip] - 1) | (steps >= cfg.episode_length)) & ~failed
+        terms = rewards.compute_terms(physics, ref, action, info["last_action"], failed,
+                                      jnp.asarray(self.keypoint_weights), cfg)
+        weighted = {term: cfg.ctrl_dt * cfg.reward.weights[term] * value for term, value in terms.items()}
+
+        metrics = {f"reward/{term}": value for term, value in weighted.items()}
+        metrics.update({f"termination/{kind}": value.astype(jnp.float32) for kind, value in failures.items()})
+        metrics.update(keypoint_error=terminations.mean_keypoint_error(physics, ref),
+                       episode_length=steps.astype(jnp.float32))
+        info = dict(info, rng=rng, frame=frame, steps=steps, truncation=truncated.astype(jnp.float32),
+                    last_action=action, action_buffer=buffer, push_countdown=push_countdown)
+        state = state.replace(pipeline_state=data, reward=sum(weighted.values()),
+                              done=(failed | truncated).astype(jnp.float32), metrics=metrics, info=info)
+        fail_bin = jnp.where(failed, lib.bin_index(clip, frame), lib.num_bins)
+        return state, physics, fail_bin, restart_rng
+
+
+def _select(mask: jax.Array, on_true, on_false):
+    """Per-env `where` over matching pytrees with leading batch axis."""
+    def where(a, b):
+        return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1)), a, b)
+    return jax.tree.map(where, on_true, on_false)
