@@ -1,0 +1,51 @@
+"""Student distillation with DAgger from a trained teacher run.
+
+    python -m experiments.distill --config=configs/distill.py --config.teacher_dir=runs/teacher --config.name=student
+
+The environment (`env_name`, `env`, `motion_dir`) and the `teacher` block are read from the teacher's
+`config.json`; everything else here can be overridden on the command line.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.name = "student"
+    config.runs_dir = "runs"
+    config.seed = 0
+    config.teacher_dir = ""  # run directory of the teacher (experiments.train)
+    config.num_envs = -1  # > 0 overrides the teacher's env.num_envs
+
+    # Filled from the teacher run at start-up (its environment and its policy's shape).
+    config.env_name = ""
+    config.env = ml_collections.ConfigDict()
+    config.motion_dir = ""  # a non-empty value here overrides the teacher's motion set
+    config.teacher = ml_collections.ConfigDict()
+
+    config.network = ml_collections.ConfigDict()
+    config.network.actor_hidden = (512, 256, 128)
+    config.network.activation = "elu"
+
+    config.dagger = ml_collections.ConfigDict()
+    config.dagger.student_obs = "actor"
+    config.dagger.num_updates = 500
+    config.dagger.rollout_length = 24
+    config.dagger.num_epochs = 4
+    config.dagger.num_minibatches = 4
+    config.dagger.learning_rate = 5e-4
+    config.dagger.max_grad_norm = 1.0
+    config.dagger.beta_initial = 1.0  # probability that the teacher acts, per env and step
+    config.dagger.beta_decay = 0.95  # per update
+    config.dagger.normalize_obs = True
+    config.dagger.obs_clip = 10.0
+
+    config.run = ml_collections.ConfigDict()
+    config.run.updates_per_chunk = 10
+    config.run.checkpoint_every_chunks = 5
+    config.run.keep_checkpoints = 3
+    config.run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
+    config.run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
+    config.run.num_processes = -1  # negative: detected
+    config.run.process_id = -1  # negative: detected
+    return config

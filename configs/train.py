@@ -1,0 +1,66 @@
+"""Teacher training: PPO on privileged observations with the symmetry loss.
+
+    python -m experiments.train --config=configs/train.py:g1_tracking --config.name=teacher \
+        --config.motion_dir=retargeted/ --config.env.num_envs=4096
+
+The part after ':' picks the environment ('toy' by default, or 'g1_tracking'); an empty motion_dir
+tracks the built-in synthetic standing/arm-waving clip.
+"""
+
+import ml_collections
+
+from genmimic_jax.rl import env_factory
+
+
+def get_config(env_name: str = "toy") -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.name = "teacher"  # the run directory is <runs_dir>/<name>
+    config.runs_dir = "runs"
+    config.seed = 0
+
+    config.env_name = env_name  # 'toy' | 'g1_tracking'
+    config.env = env_factory.default_env_config(env_name)
+    config.motion_dir = ""  # folder of retargeted .npz clips (g1_tracking); empty: the built-in clip
+
+    config.network = ml_collections.ConfigDict()
+    config.network.actor_hidden = (512, 256, 128)
+    config.network.critic_hidden = (512, 256, 128)
+    config.network.activation = "elu"
+    config.network.init_log_std = 0.0
+
+    config.ppo = ml_collections.ConfigDict()
+    config.ppo.actor_obs = "privileged"  # teacher; 'actor' trains a deployable policy directly
+    config.ppo.num_updates = 1000
+    config.ppo.rollout_length = 24
+    config.ppo.num_epochs = 5
+    config.ppo.num_minibatches = 4
+    config.ppo.discount = 0.99
+    config.ppo.gae_lambda = 0.95
+    config.ppo.clip_eps = 0.2
+    config.ppo.clip_value = True
+    config.ppo.value_coef = 1.0
+    config.ppo.entropy_coef = 0.005
+    config.ppo.max_grad_norm = 1.0
+    config.ppo.learning_rate = 1e-3
+    config.ppo.lr_schedule = "adaptive_kl"  # 'constant' | 'linear' | 'adaptive_kl'
+    config.ppo.desired_kl = 0.01
+    config.ppo.min_learning_rate = 1e-5
+    config.ppo.max_learning_rate = 1e-2
+    config.ppo.normalize_advantages = True
+    config.ppo.normalize_obs = True
+    config.ppo.obs_clip = 10.0
+
+    config.symmetry = ml_collections.ConfigDict()
+    config.symmetry.actor_coef = 1.0  # L_SYM on the actor mean
+    config.symmetry.critic_coef = 0.0  # (V(T_s s) - V(s))^2
+    config.symmetry.augment = False  # mirrored-data augmentation of every batch
+
+    config.run = ml_collections.ConfigDict()
+    config.run.updates_per_chunk = 10  # one jitted call; metrics are logged and checkpoints taken between calls
+    config.run.checkpoint_every_chunks = 5
+    config.run.keep_checkpoints = 3
+    config.run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
+    config.run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
+    config.run.num_processes = -1  # negative: detected
+    config.run.process_id = -1  # negative: detected
+    return config

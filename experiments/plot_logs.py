@@ -1,0 +1,77 @@
+"""Plots training curves from the TensorBoard event files of one or more runs into one PNG.
+
+    python -m experiments.plot_logs --logdir=runs/teacher/logs --out=runs/teacher/curves.png
+    python -m experiments.plot_logs --logdir=runs --tags=episode/return,episode/length
+"""
+
+import math
+import os
+import pathlib
+import sys
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from genmimic_jax.rl.logging import LogReadError, read_scalars  # noqa: E402
+
+DEFAULT_TAGS = ("episode/return", "episode/length", "env/tracking_error", "loss/policy", "loss/value",
+                "policy/kl", "symmetry/actor_error", "distill/action_error", "time/env_steps_per_s")
+
+_LOGDIR = flags.DEFINE_string("logdir", None, "a run's logs/ folder, or a folder of runs (each curve per run)",
+                              required=True)
+_OUT = flags.DEFINE_string("out", None, "PNG path (default: <logdir>/curves.png)")
+_TAGS = flags.DEFINE_list("tags", None, "scalar tags to plot (default: the main training curves present)")
+
+
+def plot(logdir: pathlib.Path, out: pathlib.Path, tags: list[str] | None = None) -> list[str]:
+    """Writes a grid of curves (one panel per tag, one line per run) to `out`; returns the tags plotted."""
+    event_dirs = sorted({path.parent for path in logdir.rglob("events.out.tfevents.*")})
+    if not event_dirs:
+        raise LogReadError(f"{logdir}: no TensorBoard event files")
+    runs = {str(d.relative_to(logdir)) if d != logdir else logdir.name: read_scalars(d) for d in event_dirs}
+    available = sorted(set().union(*runs.values()))
+    wanted = tags or [tag for tag in DEFAULT_TAGS if tag in available]
+    missing = [tag for tag in wanted if tag not in available]
+    if missing or not wanted:
+        raise LogReadError(f"{logdir}: no scalars {missing or list(DEFAULT_TAGS)} (have {available})")
+    columns = min(3, len(wanted))
+    rows = math.ceil(len(wanted) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
+    for ax, tag in zip(axes.flat, wanted):
+        for index, (run, scalars) in enumerate(runs.items()):
+            if tag in scalars:
+                ax.plot(*scalars[tag], color=f"C{index}", label=run)
+        ax.set_title(tag)
+        ax.set_xlabel("update")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(wanted):]:
+        ax.axis("off")
+    if len(runs) > 1:
+        axes.flat[0].legend(fontsize="small")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".png", delete=False) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)
+    os.replace(tmp.name, out)
+    return wanted
+
+
+def main(argv):
+    del argv
+    logdir = pathlib.Path(_LOGDIR.value)
+    out = pathlib.Path(_OUT.value) if _OUT.value else logdir / "curves.png"
+    try:
+        tags = plot(logdir, out, _TAGS.value)
+    except LogReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote {out} ({', '.join(tags)})")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,32 @@
+"""Trains a teacher (or a direct student) with PPO; resumes when the run directory has checkpoints.
+
+    python -m experiments.train --config=configs/train.py:g1_tracking --config.name=teacher \\
+        [--config.motion_dir=retargeted/] [--config.ppo.num_updates=2000] [--config.symmetry.actor_coef=0.5]
+
+Writes runs/<name>/config.json, checkpoints/ and logs/ (TensorBoard; plot with experiments.plot_logs).
+"""
+
+import sys
+
+from absl import app, logging
+from ml_collections import config_flags
+
+import configs.train
+from genmimic_jax.rl.experiments import USER_ERRORS, train
+
+_CONFIG = config_flags.DEFINE_config_file("config", configs.train.__file__, "Training config.")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
+    try:
+        run_dir = train(_CONFIG.value)
+    except USER_ERRORS as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(1)
+    print(f"done: {run_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,42 @@
+"""The shape every learner here has: a pure `init(rng)` and a pure `update(state)`.
+
+Keeping the two apart lets one jitted `train(rng)` run the whole thing in a `lax.scan`, and
+lets the experiment runner call jitted chunks of updates from Python between checkpoints.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+Metrics = dict[str, jax.Array]
+
+
+class Algorithm(NamedTuple):
+    """A learner.
+
+    Attributes:
+      init: rng -> training state. The state has a `rollout` field holding everything that is per
+        environment (sharded over devices); all other fields are replicated.
+      update: training state -> (next training state, scalar metrics of this update).
+      env_steps_per_update: environment steps one update collects (all envs together).
+    """
+
+    init: Callable[[jax.Array], Any]
+    update: Callable[[Any], tuple[Any, Metrics]]
+    env_steps_per_update: int
+
+
+def scan_updates(update: Callable[[Any], tuple[Any, Metrics]], state: Any,
+                 num_updates: int) -> tuple[Any, Metrics]:
+    """Applies `update` `num_updates` times in a `lax.scan`; metrics get a leading [num_updates] dim."""
+    return jax.lax.scan(lambda carry, _: update(carry), state, None, length=num_updates)
+
+
+def make_run(algorithm: Algorithm, num_updates: int) -> Callable[[jax.Array], tuple[Any, Metrics]]:
+    """The whole training as one pure, jittable function of the seed."""
+
+    def run(rng: jax.Array) -> tuple[Any, Metrics]:
+        return scan_updates(algorithm.update, algorithm.init(rng), num_updates)
+
+    return run

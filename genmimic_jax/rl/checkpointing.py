@@ -1,0 +1,88 @@
+"""Orbax checkpoints of whole training states, so a stopped run resumes exactly.
+
+A checkpoint step holds two items: `state` (parameters, optimiser state, normaliser, rng,
+update count and the per-env rollout state) and `config` (JSON). Orbax writes each step to a
+temporary directory and renames it when complete, and keeps the last N steps.
+"""
+
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint directory is missing or unreadable."""
+
+
+class Checkpointer:
+    """Periodic, atomic, keep-last-N checkpoints in one directory."""
+
+    def __init__(self, directory: str | pathlib.Path, keep: int = 3):
+        self.directory = pathlib.Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "config"))
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state: Any, config: ml_collections.ConfigDict) -> None:
+        """Starts writing `state` at `step` (asynchronously; `wait` or `close` to finish)."""
+        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_without_empty(state)),
+                                                         config=ocp.args.JsonSave(config.to_dict())))
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> Any:
+        """Restores the state at `step` (default: latest) into the structure, shapes and shardings of
+        `abstract_state` (a pytree of `jax.ShapeDtypeStruct`)."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"{self.directory}: no checkpoint to restore")
+        restored = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
+        return _with_empty(abstract_state, restored["state"])
+
+    def restore_raw(self, step: int | None = None) -> tuple[dict, dict]:
+        """The state at `step` (default: latest) as nested dicts of numpy arrays, and the config dict."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"{self.directory}: no checkpoint to restore")
+        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                                        config=ocp.args.JsonRestore()))
+        return restored["state"], restored["config"]
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def _is_empty(x: Any) -> bool:
+    return int(np.prod(np.shape(x))) == 0
+
+
+def _without_empty(tree: Any) -> Any:
+    """The tree with zero-size arrays (e.g. MJX's `act` of a model without activations) as None: orbax cannot
+    write them."""
+    return jax.tree.map(lambda x: None if _is_empty(x) else x, tree)
+
+
+def _with_empty(abstract_state: Any, restored: Any) -> Any:
+    """Puts the zero-size arrays left out by `_without_empty` back, as zeros of `abstract_state`'s shapes."""
+    def fill(abstract, value):
+        if not _is_empty(abstract):
+            return value
+        zeros = jnp.zeros(abstract.shape, abstract.dtype)
+        sharding = getattr(abstract, "sharding", None)
+        return zeros if sharding is None else jax.device_put(zeros, sharding)
+
+    return jax.tree.map(fill, abstract_state, restored)
+
+
+def abstract_with_shardings(abstract_state: Any, shardings: Any) -> Any:
+    """Attaches target shardings to a `jax.eval_shape` result, for `Checkpointer.restore`."""
+    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state, shardings)

@@ -1,0 +1,54 @@
+"""What the entry points run: teacher training and student distillation from a config, in a run directory."""
+
+import pathlib
+
+import ml_collections
+
+from genmimic_jax.eval.policy import PolicyLoadError, load_policy
+from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
+from genmimic_jax.rl.checkpointing import CheckpointError
+
+# What a user can get wrong (configs, motion files, run directories): reported in one line, no traceback.
+USER_ERRORS = (ValueError, CheckpointError, PolicyLoadError)
+
+
+def train(config: ml_collections.ConfigDict) -> pathlib.Path:
+    """Runs (or resumes) PPO in <runs_dir>/<name> as `config` (configs/train.py) says; returns the run directory."""
+    distributed.initialize(config.run)
+    run_dir = pathlib.Path(config.runs_dir) / config.name
+    env = env_factory.make_env(config)
+    runner.run(ppo.make_ppo(config, env), config, run_dir, config.ppo.num_updates, env.num_envs)
+    return run_dir
+
+
+def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, dagger.TeacherPolicy]:
+    """The distillation config completed from the teacher run (environment, teacher block), and the teacher."""
+    if not config.teacher_dir:
+        raise ValueError("--config.teacher_dir is required (a run directory of experiments.train)")
+    policy = load_policy(config.teacher_dir, which="teacher")
+    teacher_config = policy.run_config
+    if "ppo" not in teacher_config:
+        raise ValueError(f"{config.teacher_dir}: not a teacher run of experiments.train")
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.env_name = teacher_config["env_name"]
+    config.env = ml_collections.ConfigDict(teacher_config["env"])
+    config.motion_dir = config.motion_dir or teacher_config["motion_dir"]
+    if config.num_envs > 0:
+        config.env.num_envs = config.num_envs
+    config.teacher = ml_collections.ConfigDict({
+        "run_dir": str(config.teacher_dir), "step": policy.step, "actor_obs": policy.obs_key,
+        "obs_clip": policy.obs_clip,
+        "network": {"actor_hidden": list(policy.hidden_sizes), "activation": policy.activation}})
+    teacher = dagger.TeacherPolicy(actor_params=policy.actor_params, obs_mean=policy.obs_mean,
+                                   obs_std=policy.obs_std)
+    return config, teacher
+
+
+def distill(config: ml_collections.ConfigDict) -> pathlib.Path:
+    """Runs (or resumes) DAgger as `config` (configs/distill.py) says; returns the run directory."""
+    distributed.initialize(config.run)
+    config, teacher = with_teacher(config)
+    run_dir = pathlib.Path(config.runs_dir) / config.name
+    env = env_factory.make_env(config)
+    runner.run(dagger.make_dagger(config, env, teacher), config, run_dir, config.dagger.num_updates, env.num_envs)
+    return run_dir

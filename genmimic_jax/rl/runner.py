@@ -1,0 +1,133 @@
+"""Runs an `Algorithm` as jitted chunks of updates with logging, checkpoints and exact resume.
+
+A run directory holds `config.json`, `checkpoints/` and `logs/`. Running again in the same
+directory continues from the latest checkpoint; with the same seed, the result equals an
+uninterrupted run, because the chunks are the same jitted function over the saved state.
+"""
+
+import functools
+import json
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import ml_collections
+
+from genmimic_jax.rl import distributed
+from genmimic_jax.rl.algorithm import Algorithm, Metrics, scan_updates
+from genmimic_jax.rl.checkpointing import Checkpointer, abstract_with_shardings
+from genmimic_jax.rl.logging import Logger
+
+
+def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+    """Writes JSON to a temporary file beside `path`, then renames it into place."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        json.dump(data, tmp, indent=2, sort_keys=True)
+    os.replace(tmp.name, path)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+    """Raises when `run_dir` holds a run of a different config (only the update count may grow)."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    stored = _flatten(json.loads(path.read_text()))
+    current = _flatten(json.loads(json.dumps(config.to_dict())))
+    changed = sorted(key for key in stored.keys() | current.keys()
+                     if stored.get(key) != current.get(key) and not key.endswith("num_updates"))
+    if changed:
+        raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(changed[:5])}); "
+                         "pick another name or the same config to resume")
+
+
+class Sharded(NamedTuple):
+    """An algorithm's jitted functions laid out over a device mesh."""
+
+    init: Callable[[jax.Array], Any]  # rng -> sharded training state
+    chunk: Callable[[Any], tuple[Any, Metrics]]  # state -> (state after the chunk, metrics [chunk, ...]); donates
+    abstract_state: Any
+    shardings: Any
+
+
+@functools.lru_cache(maxsize=2)
+def shard(algorithm: Algorithm, mesh: jax.sharding.Mesh, updates_per_call: int) -> Sharded:
+    """Jits `init` and a chunk of `updates_per_call` updates with the per-env data split over `mesh`.
+
+    Cached, so that running the same algorithm again (a resumed run in the same process) reuses the
+    compiled functions.
+    """
+    abstract = jax.eval_shape(algorithm.init, jax.random.PRNGKey(0))
+    shardings = distributed.state_shardings(abstract, mesh)
+    init = jax.jit(algorithm.init, out_shardings=shardings)
+    chunk = jax.jit(functools.partial(scan_updates, algorithm.update, num_updates=updates_per_call),
+                    in_shardings=(shardings,), out_shardings=(shardings, distributed.replicated(mesh)),
+                    donate_argnums=0)
+    return Sharded(init=init, chunk=chunk, abstract_state=abstract, shardings=shardings)
+
+
+def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | pathlib.Path, num_updates: int,
+        num_envs: int, mesh: jax.sharding.Mesh | None = None) -> Any:
+    """Trains until `num_updates` updates are done, resuming from `run_dir` if it has checkpoints.
+
+    Args:
+      algorithm: the learner (PPO or DAgger).
+      config: the run config; uses `seed` and `run` (updates_per_chunk, checkpoint_every_chunks,
+        keep_checkpoints). Saved as `config.json` and in every checkpoint.
+      run_dir: the experiment directory.
+      num_updates: total updates of the run (a multiple of `config.run.updates_per_chunk`).
+      num_envs: environments in the batch (must split evenly over the mesh).
+      mesh: device mesh (default: all devices).
+
+    Returns:
+      The final training state.
+    """
+    chunk_size = config.run.updates_per_chunk
+    if num_updates % chunk_size:
+        raise ValueError(f"num_updates={num_updates} must be a multiple of run.updates_per_chunk={chunk_size}")
+    mesh = mesh or distributed.make_mesh()
+    distributed.check_divisible(num_envs, mesh)
+    run_dir = pathlib.Path(run_dir)
+    is_main = jax.process_index() == 0
+    check_resumable(run_dir, config)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+
+    rng = jax.random.PRNGKey(config.seed)
+    sharded = shard(algorithm, mesh, chunk_size)
+    checkpointer = Checkpointer(run_dir / "checkpoints", keep=config.run.keep_checkpoints)
+    if checkpointer.latest_step() is not None:
+        state = checkpointer.restore(abstract_with_shardings(sharded.abstract_state, sharded.shardings))
+    else:
+        state = sharded.init(rng)
+    step = int(distributed.to_host(state.step))
+
+    start = time.perf_counter()
+    compiled = sharded.chunk.lower(state).compile()
+    logger = Logger(run_dir / "logs", num_updates, start_update=step, enabled=is_main)
+    logger.write(step, {"time/compile_s": time.perf_counter() - start})
+    chunks_done = 0
+    while step < num_updates:
+        start = time.perf_counter()
+        state, metrics = compiled(state)
+        metrics = distributed.to_host(metrics)
+        seconds = time.perf_counter() - start
+        step += chunk_size
+        chunks_done += 1
+        logger.log_chunk(step, metrics, {"time/env_steps_per_s": chunk_size * algorithm.env_steps_per_update / seconds})
+        if chunks_done % config.run.checkpoint_every_chunks == 0 or step == num_updates:
+            checkpointer.save(step, state, config)
+    checkpointer.wait()
+    checkpointer.close()
+    logger.close()
+    return state

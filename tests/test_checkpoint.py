@@ -1,0 +1,85 @@
+"""Checkpoints (exact resume, keep-last-N, config) and the logs they come with."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from genmimic_jax.rl import env_factory, logging, ppo, runner
+from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer
+from rl_toy_runs import small_config
+
+
+def _tiny_config():
+    config = small_config(actor_coef=1.0)
+    config.network.actor_hidden = (32,)
+    config.network.critic_hidden = (32,)
+    config.env.num_envs = 16
+    config.ppo.rollout_length = 8
+    config.run.updates_per_chunk = 2
+    config.run.checkpoint_every_chunks = 1
+    config.run.keep_checkpoints = 2
+    return config
+
+
+def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
+    config = _tiny_config()
+    algorithm = ppo.make_ppo(config, env_factory.make_env(config))
+    # Checkpoints restore strongly typed arrays; a weakly typed leaf would make the resumed run recompile.
+    assert not any(leaf.weak_type for leaf in jax.tree.leaves(jax.eval_shape(algorithm.init, jax.random.PRNGKey(0))))
+
+    def _run(config, run_dir, num_updates):
+        return runner.run(algorithm, config, run_dir, num_updates, config.env.num_envs)
+
+    uninterrupted = _run(config, tmp_path / "straight", 6)
+    _run(config, tmp_path / "resumed", 2)  # stops after one chunk, as if killed after its checkpoint
+    resumed = _run(config, tmp_path / "resumed", 6)
+    assert int(resumed.step) == 6
+    for a, b in zip(jax.tree.leaves(uninterrupted), jax.tree.leaves(resumed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    run_dir = tmp_path / "resumed"
+    assert json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(config.to_dict()))
+    checkpointer = Checkpointer(run_dir / "checkpoints", keep=2)
+    assert checkpointer.latest_step() == 6
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "6"]
+    raw_state, raw_config = checkpointer.restore_raw()
+    checkpointer.close()
+    np.testing.assert_array_equal(raw_state["params"]["log_std"], np.asarray(resumed.params["log_std"]))
+    assert raw_config["ppo"]["actor_obs"] == "privileged"
+
+    # Logs: one value per update across both sessions of the resumed run, readable and plottable.
+    scalars = logging.read_scalars(run_dir / "logs")
+    steps, values = scalars["episode/length"]
+    np.testing.assert_array_equal(steps, np.arange(1, 7))
+    assert np.all(np.isfinite(values))
+    assert {"loss/policy", "policy/kl", "symmetry/actor_error", "env/reward/position",
+            "time/env_steps_per_s"} <= set(scalars)
+    out = tmp_path / "curves.png"
+    result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={run_dir / 'logs'}",
+                             f"--out={out}"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(logging.LogReadError, match="no TensorBoard event files"):
+        logging.read_scalars(tmp_path)
+    writer = logging.Logger(tmp_path / "logs", total_updates=1)
+    writer.write(1, {"a": 1.0})
+    writer.close()
+    event_file = next((tmp_path / "logs").iterdir())
+    data = bytearray(event_file.read_bytes())
+    data[-6] ^= 0xFF  # flip a payload byte of the last record
+    event_file.write_bytes(bytes(data))
+    with pytest.raises(logging.LogReadError, match="corrupt record"):
+        logging.read_scalars(tmp_path / "logs")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Checkpointer(tmp_path / "empty").restore_raw()
+    result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={tmp_path / 'empty'}"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'empty'}: no TensorBoard event files"]
