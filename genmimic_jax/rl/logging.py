@@ -4,8 +4,10 @@
 """
 
 import math
+import os
 import pathlib
 import struct
+import time
 
 import numpy as np
 import tensorboardX
@@ -35,7 +37,9 @@ class Logger:
         self.enabled = enabled
         if not enabled:
             return
-        self.writer = tensorboardX.SummaryWriter(str(logdir))
+        # Event files are named by the second they were opened in: the suffix keeps a resumed session that starts
+        # within the same second from overwriting the previous session's file.
+        self.writer = tensorboardX.SummaryWriter(str(logdir), filename_suffix=f".{os.getpid()}.{time.time_ns()}")
         self.bar = tqdm.tqdm(total=total_updates, initial=start_update, unit="update", dynamic_ncols=True)
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
