@@ -30,7 +30,7 @@ VARIANTS = {
 }
 
 
-def get_config(env_name: str = "toy") -> ml_collections.ConfigDict:
+def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config = train.get_config(env_name)
     config.name = "ablate"
     config.ablation = ml_collections.ConfigDict()

@@ -3,7 +3,7 @@
     python -m experiments.train --config=configs/train.py:g1_tracking --config.name=teacher \
         --config.motion_dir=retargeted/ --config.env.num_envs=4096
 
-The part after ':' picks the environment ('toy' by default, or 'g1_tracking'); an empty motion_dir
+The part after ':' picks the environment ('g1_tracking' by default, or the tiny 'toy' task); an empty motion_dir
 tracks the built-in synthetic standing/arm-waving clip.
 """
 
@@ -12,7 +12,7 @@ import ml_collections
 from genmimic_jax.rl import env_factory
 
 
-def get_config(env_name: str = "toy") -> ml_collections.ConfigDict:
+def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.name = "teacher"  # the run directory is <runs_dir>/<name>
     config.runs_dir = "runs"

@@ -11,7 +11,7 @@ from genmimic_jax.rl import env_factory, ppo
 
 def small_config(actor_coef: float = 0.0, augment: bool = False, num_updates: int = 20):
     """A training config small enough for the CPU test run."""
-    config = train_config.get_config()
+    config = train_config.get_config("toy")
     config.network.actor_hidden = (64, 64)
     config.network.critic_hidden = (64, 64)
     config.env.num_envs = 64

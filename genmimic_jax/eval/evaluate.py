@@ -1,0 +1,211 @@
+"""Evaluation of a policy over a motion set: per-clip and overall metrics, the noise suite, saved trajectories.
+
+`evaluate(...)` rolls every clip out once cleanly (and once per corruption level of the noise suite, goal keypoints
+corrupted, scored against the clean reference), then `write_report` writes into one output folder:
+
+    report.json             policy, back end, per-clip and overall metrics, noise-suite results
+    report.txt              the same as a plain-text table
+    rollouts/<clip>.npz     simulated qpos and keypoints, reference keypoints, fps, failure frame (clean run)
+    plots/*.png             per-clip metrics, noise-suite curves
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from genmimic_jax.envs.motion_lib import MotionLib
+from genmimic_jax.envs.tracking import TrackingEnv
+from genmimic_jax.eval import metrics, noise
+from genmimic_jax.eval.policy import Policy
+from genmimic_jax.eval.rollout import Evaluator, Rollout
+from genmimic_jax.viz import plots
+
+
+@dataclasses.dataclass
+class Report:
+    """Everything an evaluation produced.
+
+    Attributes:
+      clip_names: one per clip, in motion-library order.
+      per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none).
+      overall: `metrics.summarize` of the clean run.
+      noise: one entry per corruption level: {'corruption', 'severity', 'overall', 'per_clip'}.
+      rollout: the clean run.
+      motion_lib: the reference clips at the control rate (what the rollout is scored against).
+      info: policy and settings, for the JSON.
+    """
+
+    clip_names: list[str]
+    per_clip: dict[str, dict[str, Any]]
+    overall: dict[str, float]
+    noise: list[dict[str, Any]]
+    rollout: Rollout
+    motion_lib: MotionLib
+    info: dict[str, Any]
+
+
+def eval_env_config(env_config: dict | ml_collections.ConfigDict, num_clips: int) -> ml_collections.ConfigDict:
+    """The training environment's config for evaluation: one robot per clip, the nominal robot, no pushes."""
+    config = ml_collections.ConfigDict(dict(env_config))
+    config.num_envs = num_clips
+    config.randomization.enabled = False
+    config.push.enabled = False
+    config.episode_length = 10**9  # a clip ends at its last frame, however long
+    return config
+
+
+def make_env(env_config: dict | ml_collections.ConfigDict, clips: Sequence) -> TrackingEnv:
+    """The evaluation environment over `clips` (objects with qpos, fps and source) at the env's control rate."""
+    config = eval_env_config(env_config, len(clips))
+    lib = MotionLib.from_clips(list(clips), fps=1.0 / config.ctrl_dt, bin_seconds=config.motion.bin_seconds)
+    return TrackingEnv(config, lib)
+
+
+def corrupt_goals(lib: MotionLib, corruption: str, severity: float, seed: int) -> MotionLib:
+    """The library with every clip's goal keypoints corrupted (clip c uses seed + c); the reference frames stay.
+
+    Padding past a clip's end repeats its last corrupted frame.
+    """
+    goals = np.asarray(lib.goal_keypoints)
+    out = goals.copy()
+    for clip, length in enumerate(np.asarray(lib.lengths)):
+        out[clip, :length] = noise.corrupt(corruption, goals[clip, :length], lib.fps, severity, seed + clip)
+        out[clip, length:] = out[clip, length - 1]
+    return lib.replace(goal_keypoints=jnp.asarray(out))
+
+
+def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
+          success_threshold: float) -> dict[str, dict[str, Any]]:
+    """Per-clip metrics of a rollout against the library's reference, over simulated frames 1..end (or failure)."""
+    ref_keypoints, ref_qpos = np.asarray(lib.frames.keypoints), np.asarray(lib.frames.qpos)
+    kinds = rollout.failure_kinds()
+    out = {}
+    for n, (name, last) in enumerate(zip(clip_names, rollout.last_frame())):
+        frames = slice(1, int(last) + 1)
+        clip = metrics.clip_metrics(rollout.keypoints[n, frames], ref_keypoints[n, frames], rollout.qpos[n, frames],
+                                    ref_qpos[n, frames], lib.fps, failed=bool(rollout.failed_at[n] >= 0),
+                                    success_threshold=success_threshold)
+        out[name] = dict(clip, failure=kinds[n])
+    return out
+
+
+def evaluate(policy: Policy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
+             success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (), noise_seed: int = 0,
+             threads: int = 2) -> Report:
+    """Rolls the policy out on every clip (deterministic actions), cleanly and under each corruption level.
+
+    Args:
+      policy: the trained policy; its run config gives the environment.
+      clips: reference clips (qpos [T, 36], fps, source), e.g. `retarget.io.RobotMotion`.
+      clip_names: a name per clip for the report.
+      backend: 'mujoco' or 'mjx'.
+      success_threshold: metres, see `metrics.clip_metrics`.
+      noise_levels: (corruption, severity) pairs of the noise suite to run (`noise.suite()`); empty: none.
+      noise_seed: seed of the corruptions.
+      threads: C MuJoCo back end threads.
+    """
+    if len(clips) != len(clip_names) or not clips:
+        raise ValueError(f"need one name per clip and at least one clip, got {len(clips)} clips, "
+                         f"{len(clip_names)} names")
+    env = make_env(policy.run_config["env"], clips)
+    evaluator = Evaluator(env, policy.jax_fn(), policy.obs_key, backend, threads)
+    lib = env.motion_lib
+    clean = evaluator()
+    per_clip = score(clean, lib, clip_names, success_threshold)
+    results = []
+    for corruption, severity in noise_levels:
+        run = evaluator(corrupt_goals(lib, corruption, severity, noise_seed))
+        scored = score(run, lib, clip_names, success_threshold)
+        results.append({"corruption": corruption, "severity": severity, "per_clip": scored,
+                        "overall": metrics.summarize(list(scored.values()))})
+    info = {"policy": {"run_dir": str(policy.run_dir), "kind": policy.kind, "obs": policy.obs_key,
+                       "step": policy.step},
+            "backend": backend, "success_threshold_m": success_threshold, "control_rate_hz": lib.fps,
+            "noise_seed": noise_seed, "scoring": "against the clean reference; frames 1..end of clip or failure"}
+    return Report(clip_names=list(clip_names), per_clip=per_clip, overall=metrics.summarize(list(per_clip.values())),
+                  noise=results, rollout=clean, motion_lib=lib, info=info)
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe version of a clip name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", pathlib.Path(name).stem or name) or "clip"
+
+
+def format_report(report: Report) -> str:
+    """The per-clip table, then one line per noise level."""
+    lines = [metrics.format_table(report.per_clip, report.overall)]
+    if report.noise:
+        lines += ["", "noise suite (goal keypoints corrupted; scored against the clean reference):",
+                  f"{'corruption':<14}{'severity':>9}{'success %':>11}{'MPJPE mm':>10}{'root-rel mm':>12}"]
+        for entry in report.noise:
+            o = entry["overall"]
+            lines.append(f"{entry['corruption']:<14}{entry['severity']:>9.3g}{o['success_rate']:>11.1f}"
+                         f"{o['mpjpe_mm']:>10.1f}{o['root_relative_mpjpe_mm']:>12.1f}")
+    return "\n".join(lines)
+
+
+def write_report(report: Report, output_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
+    """Writes report.json, report.txt, rollouts/<clip>.npz and plots/ (each file atomically); returns the paths."""
+    output_dir = pathlib.Path(output_dir)
+    (output_dir / "rollouts").mkdir(parents=True, exist_ok=True)
+    paths = {"json": output_dir / "report.json", "text": output_dir / "report.txt"}
+    _write_atomic(paths["json"], json.dumps(_json_ready({
+        "info": report.info, "clips": report.clip_names, "overall": report.overall, "per_clip": report.per_clip,
+        "noise_suite": report.noise}), indent=2))
+    _write_atomic(paths["text"], format_report(report) + "\n")
+    lib = report.motion_lib
+    ref_keypoints = np.asarray(lib.frames.keypoints)
+    for n, name in enumerate(report.clip_names):
+        end = int(report.rollout.last_frame()[n]) + 1
+        path = output_dir / "rollouts" / f"{safe_name(name)}.npz"
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as tmp:
+            np.savez(tmp, qpos=report.rollout.qpos[n, :end].astype(np.float32),
+                     keypoints=report.rollout.keypoints[n, :end].astype(np.float32),
+                     reference_keypoints=ref_keypoints[n, :end].astype(np.float32), fps=np.float64(lib.fps),
+                     failed_at=np.int64(report.rollout.failed_at[n]), source=np.array(name))
+        os.replace(tmp.name, path)
+        paths[f"rollout:{name}"] = path
+    paths["clip_plot"] = plots.plot_clip_metrics(report.per_clip, output_dir / "plots" / "clip_metrics.png")
+    if report.noise:
+        paths["noise_plot"] = plots.plot_noise_suite(report.overall, report.noise,
+                                                     output_dir / "plots" / "noise_suite.png")
+    return paths
+
+
+def noise_levels_from_config(enabled: bool, corruptions: str) -> list[tuple[str, float]]:
+    """The (corruption, severity) pairs a config asks for: none, the whole suite, or the named corruptions."""
+    if not enabled:
+        return []
+    names = [c.strip() for c in corruptions.split(",") if c.strip()] or list(noise.CORRUPTIONS)
+    unknown = [c for c in names if c not in noise.CORRUPTIONS]
+    if unknown:
+        raise ValueError(f"unknown corruptions {unknown}; known: {sorted(noise.CORRUPTIONS)}")
+    return noise.suite({name: noise.SEVERITIES[name] for name in names})
+

@@ -1,0 +1,271 @@
+"""Deterministic evaluation rollouts of a policy over every clip of a motion library, on two simulators.
+
+Robot i follows clip i from its first frame to its last (reference-state initialisation at frame 0, the nominal
+robot: no randomisation, pushes, action delay or observation noise). Both back ends share one per-step function
+made of the environment's own `observe`, `reward_terms` and `failures` over `PhysicsState` arrays; only the physics
+differs:
+
+- 'mjx': MJX, every step of every robot inside one jitted `lax.scan` (for accelerators);
+- 'mujoco': C MuJoCo, all robots advanced together per control step by `mj_step` on a thread pool, the
+  physical state read back with `physics.from_mujoco`, then the shared step function and the policy batched in JAX.
+
+The physical state after a control step is read the way `mjx.step` leaves it, on both: positions and velocities
+after the last substep, everything derived from them (keypoints, contact and actuator forces) as computed at the
+start of that substep.
+
+The motion library may be swapped for one of the same shapes, e.g. with corrupted `goal_keypoints` (what the
+policy is asked to reach) but the clean reference frames the robot is scored and terminated against.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from genmimic_jax.envs import observations
+from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import randomization
+from genmimic_jax.envs.motion_lib import MotionLib
+from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
+from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
+
+BACKENDS = ("mjx", "mujoco")
+PolicyFn = Callable[[jax.Array], jax.Array]  # observations [N, D] -> raw actions [N, 29]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+    """What happened to every robot (numpy arrays; N clips, T = longest clip, F = len(FAILURES)).
+
+    Frame t of a clip is the state after t control steps; entries past a clip's end or its failure are padding.
+
+    Attributes:
+      qpos: [N, T, 36] simulated qpos; frame 0 is the reference's first frame.
+      keypoints: [N, T, K, 3] simulated keypoint positions.
+      obs: [N, T - 1, D] the observations the policy acted on.
+      actions: [N, T - 1, 29] raw policy actions.
+      reward: [N, T - 1] the environment's weighted reward per step.
+      failures: [N, T - 1, F] the failure conditions (`FAILURES` order) after each step.
+      lengths: [N] frames of each clip.
+    """
+
+    qpos: np.ndarray
+    keypoints: np.ndarray
+    obs: np.ndarray
+    actions: np.ndarray
+    reward: np.ndarray
+    failures: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def failed_at(self) -> np.ndarray:
+        """[N] the first frame judged a failure, or -1 when the clip was followed to its end."""
+        steps = np.arange(self.failures.shape[1])
+        within = steps[None, :] < (self.lengths[:, None] - 1)
+        failed = self.failures.any(axis=-1) & within
+        return np.where(failed.any(axis=1), np.argmax(failed, axis=1) + 1, -1)
+
+    def failure_kinds(self) -> list[str]:
+        """The failure condition(s) that ended each clip ('' for none), e.g. 'fall+keypoint_error'."""
+        out = []
+        for n, frame in enumerate(self.failed_at):
+            out.append("" if frame < 0 else "+".join(k for k, hit in zip(FAILURES, self.failures[n, frame - 1]) if hit))
+        return out
+
+    def last_frame(self) -> np.ndarray:
+        """[N] the last frame each clip is scored on: its failure frame or its end."""
+        return np.where(self.failed_at >= 0, self.failed_at, self.lengths - 1)
+
+
+def _targets(action: jax.Array) -> jax.Array:
+    return constants.DEFAULT_POSE + constants.ACTION_SCALE * action
+
+
+class Evaluator:
+    """Runs deterministic evaluation rollouts of one policy in one environment on a chosen back end.
+
+    The jitted functions are built once and take the motion libraries as arguments, so evaluating again with
+    other goal keypoints of the same shapes (the noise suite) does not compile again.
+
+    Args:
+      env: the tracking environment; its motion library is the reference (one robot per clip).
+      policy: observations [N, D] -> raw actions [N, 29], traceable by JAX.
+      obs_key: which observation the policy reads ('actor' or 'privileged').
+      backend: 'mjx' or 'mujoco'.
+      threads: C MuJoCo back end: rollout threads.
+    """
+
+    def __init__(self, env: TrackingEnv, policy: PolicyFn, obs_key: str, backend: str = "mujoco", threads: int = 2):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown back end {backend!r}; expected one of {BACKENDS}")
+        if obs_key not in env.observation_size:
+            raise ValueError(f"the policy reads observation {obs_key!r}, the env has {sorted(env.observation_size)}")
+        self.env, self.policy, self.obs_key = env, policy, obs_key
+        self.backend, self.threads = backend, threads
+        self._params = randomization.nominal_params(env.nominal)
+        self._clips = jnp.arange(env.motion_lib.num_clips)
+        initial = jax.vmap(self._initial_one, in_axes=(None, 0))
+        self._judge = jax.vmap(self._judge_one, in_axes=(None, 0, 0, 0, 0, 0, 0))
+        if backend == "mjx":
+            self._template = mjx.make_data(g1_model.load_model(scene=True))
+            self._run_mjx = jax.jit(self._scan_mjx)
+        else:
+            self._initial = jax.jit(initial)
+            self._policy_step = jax.jit(policy)
+            self._judge_step = jax.jit(self._judge)
+        self._initial_batch = initial
+
+    def __call__(self, lib: MotionLib | None = None) -> Rollout:
+        """Rolls every clip out, in the environment's motion library or in `lib` (same clips and shapes)."""
+        own = self.env.motion_lib
+        lib = own if lib is None else lib
+        if jax.tree.structure(lib) != jax.tree.structure(own) or any(
+                a.shape != b.shape for a, b in zip(jax.tree.leaves(lib), jax.tree.leaves(own))):
+            raise ValueError("the motion library must have the environment library's clips and shapes")
+        if self.backend == "mjx":
+            physics0, outputs = self._run_mjx(lib)
+            return _assemble(physics0, *outputs, lib)
+        return self._run_mujoco(lib)
+
+    def _with_lib(self, lib: MotionLib) -> TrackingEnv:
+        view = copy.copy(self.env)
+        view.motion_lib = lib
+        return view
+
+    def _initial_one(self, lib: MotionLib, clip: jax.Array):
+        """Physical state, observations and history of a robot standing on frame 0 of `clip` (as env.reset)."""
+        physics = physics_lib.from_reference(lib.frame(clip, 0))
+        last_action = jnp.zeros(constants.NUM_JOINTS)
+        proprio = observations.proprio_layout().assemble(observations.proprioception(physics, last_action))
+        history = jnp.tile(proprio[None], (self.env.config.history_length, 1))
+        obs, history = self._with_lib(lib).observe(physics, clip, jnp.zeros((), jnp.int32), last_action, history,
+                                                   self._params)
+        return physics, obs, history
+
+    def _judge_one(self, lib: MotionLib, physics, clip, frame, action, last_action, history):
+        """Failures [F], weighted reward and the next observations after a step that reached `frame` (as env.step)."""
+        env = self._with_lib(lib)
+        failures = env.failures(physics, clip, frame)
+        failed = jnp.any(jnp.stack([failures[kind] for kind in FAILURES]))
+        terms = env.reward_terms(physics, clip, frame, action, last_action, failed)
+        weights = env.config.reward.weights
+        reward = sum(env.config.ctrl_dt * weights[term] * value for term, value in terms.items())
+        obs, history = env.observe(physics, clip, frame, action, history, self._params)
+        return jnp.stack([failures[kind] for kind in FAILURES]), reward, obs, history
+
+    def _scan_mjx(self, lib: MotionLib):
+        env, clips, substeps = self.env, self._clips, self.env.config.substeps
+        physics, obs, history = self._initial_batch(lib, clips)
+        first = lib.frame(clips, jnp.zeros_like(clips))
+        data = jax.vmap(lambda q, v: self._template.replace(qpos=q, qvel=v, ctrl=q[7:]))(first.qpos, first.qvel)
+
+        def physics_step(data: mjx.Data, action: jax.Array):
+            data = data.replace(ctrl=_targets(action))
+            data = jax.lax.fori_loop(0, substeps, lambda _, d: mjx.step(env.model, d), data)
+            return data, env.extract_physics(data)
+
+        def step(carry, t):
+            data, obs, history, last_action = carry
+            action = self.policy(obs[self.obs_key])
+            data, physics = jax.vmap(physics_step)(data, action)
+            frame = jnp.full(clips.shape, t + 1, jnp.int32)
+            failures, reward, next_obs, history = self._judge(lib, physics, clips, frame, action, last_action,
+                                                              history)
+            out = (physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures)
+            return (data, next_obs, history, action), out
+
+        carry = (data, obs, history, jnp.zeros((clips.shape[0], constants.NUM_JOINTS)))
+        _, outputs = jax.lax.scan(step, carry, jnp.arange(lib.max_length - 1))
+        return physics, outputs
+
+    def _run_mujoco(self, lib: MotionLib) -> Rollout:
+        clips = self._clips
+        physics0, obs, history = self._initial(lib, clips)
+        first = jax.tree.map(np.asarray, lib.frame(clips, jnp.zeros_like(clips)))
+        batch = MujocoBatch(lib.num_clips, self.env.config.substeps, self.threads)
+        batch.reset(first.qpos, first.qvel, first.qpos[:, 7:])
+        last_action = jnp.zeros((lib.num_clips, constants.NUM_JOINTS))
+        outputs = []
+        try:
+            for t in range(lib.max_length - 1):
+                action = self._policy_step(obs[self.obs_key])
+                physics = batch.step(np.asarray(_targets(action)))
+                frame = jnp.full(clips.shape, t + 1, jnp.int32)
+                failures, reward, next_obs, history = self._judge_step(lib, physics, clips, frame, action,
+                                                                       last_action, history)
+                outputs.append((physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures))
+                obs, last_action = next_obs, action
+        finally:
+            batch.close()
+        columns = [np.stack([np.asarray(x) for x in column]) for column in zip(*outputs)]
+        return _assemble(physics0, *columns, lib)
+
+
+def _assemble(physics0, qpos, keypoints, obs, actions, reward, failures, lib: MotionLib) -> Rollout:
+    """Time-major step outputs ([T - 1, N, ...]) and the initial state as a clip-major `Rollout`."""
+    def clip_major(first, rest):
+        return np.concatenate([np.asarray(first)[:, None], np.swapaxes(np.asarray(rest), 0, 1)], axis=1)
+
+    return Rollout(qpos=clip_major(physics0.qpos, qpos), keypoints=clip_major(physics0.keypoints, keypoints),
+                   obs=np.swapaxes(np.asarray(obs), 0, 1), actions=np.swapaxes(np.asarray(actions), 0, 1),
+                   reward=np.swapaxes(np.asarray(reward), 0, 1), failures=np.swapaxes(np.asarray(failures), 0, 1),
+                   lengths=np.asarray(lib.lengths))
+
+
+class MujocoBatch:
+    """N G1s in C MuJoCo, one `MjData` each, advanced together one control step at a time on a thread pool.
+
+    `mj_step` releases the GIL, so the robots' physics runs in parallel over `threads` workers. Each robot keeps
+    its own `MjData` so the constraint solver's warm start carries over from step to step as in one continuous
+    simulation (restarting `mujoco.rollout` per control step loses it, which with the model's 4 solver iterations
+    moves the trajectory by centimetres within a second).
+    """
+
+    def __init__(self, num: int, substeps: int, threads: int = 2, mj_model: mujoco.MjModel | None = None):
+        self.model = g1_model.load_model(scene=True) if mj_model is None else mj_model
+        self.substeps = substeps
+        self.index = physics_lib.ModelIndex.from_model(self.model)
+        self.datas = [mujoco.MjData(self.model) for _ in range(num)]
+        threads = max(1, min(threads, num))
+        self._chunks = [range(i, num, threads) for i in range(threads)]
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def reset(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> None:
+        """Places robot n at qpos[n], qvel[n] (time 0) with servo targets ctrl[n]."""
+        for n, data in enumerate(self.datas):
+            mujoco.mj_resetData(self.model, data)
+            data.qpos[:], data.qvel[:], data.ctrl[:] = qpos[n], qvel[n], ctrl[n]
+
+    def _advance(self, robots: range, ctrl: np.ndarray) -> list[physics_lib.PhysicsState]:
+        out = []
+        for n in robots:
+            data = self.datas[n]
+            data.ctrl[:] = ctrl[n]
+            for _ in range(self.substeps):
+                mujoco.mj_step(self.model, data)
+            # After mj_step, qpos/qvel are the new state and the rest was computed at the last substep's start:
+            # exactly what mjx.step leaves.
+            out.append(physics_lib.from_mujoco(self.model, data, self.index))
+        return out
+
+    def step(self, ctrl: np.ndarray) -> physics_lib.PhysicsState:
+        """Holds servo targets ctrl [N, 29] for `substeps` physics steps; returns the stacked physical state."""
+        ctrl = np.asarray(ctrl, np.float64)
+        results = list(self._pool.map(lambda robots: self._advance(robots, ctrl), self._chunks))
+        ordered = [None] * len(self.datas)
+        for robots, states in zip(self._chunks, results):
+            for n, state in zip(robots, states):
+                ordered[n] = state
+        return jax.tree.map(lambda *xs: np.stack(xs), *ordered)

@@ -1,0 +1,77 @@
+"""Plots of evaluation results: per-clip metrics, noise-suite curves, sim-to-sim divergence (PNG files)."""
+
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless back end)
+import numpy as np  # noqa: E402
+
+PER_CLIP_METRICS = (("mpjpe_mm", "global MPJPE (mm)"), ("root_relative_mpjpe_mm", "root-relative MPJPE (mm)"),
+                    ("end_effector_mm", "end-effector error (mm)"), ("joint_error_rad", "joint error (rad)"))
+NOISE_METRICS = (("success_rate", "success rate (%)"), ("mpjpe_mm", "global MPJPE (mm)"),
+                 ("root_relative_mpjpe_mm", "root-relative MPJPE (mm)"))
+
+
+def _save(figure, path: str | os.PathLike) -> pathlib.Path:
+    """Writes the figure atomically and closes it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(tmp.name, path)
+    return path
+
+
+def plot_clip_metrics(per_clip: Mapping[str, Mapping[str, float]], path: str | os.PathLike) -> pathlib.Path:
+    """Bars per clip of the main tracking errors; failed clips drawn in red."""
+    names = list(per_clip)
+    figure, axes = plt.subplots(1, len(PER_CLIP_METRICS), figsize=(4 * len(PER_CLIP_METRICS), 3 + 0.15 * len(names)))
+    colors = ["tab:blue" if per_clip[n]["success"] else "tab:red" for n in names]
+    for axis, (key, label) in zip(axes, PER_CLIP_METRICS):
+        axis.barh(range(len(names)), [per_clip[n][key] for n in names], color=colors)
+        axis.set_yticks(range(len(names)), names if axis is axes[0] else [""] * len(names), fontsize=7)
+        axis.set_xlabel(label)
+        axis.invert_yaxis()
+    figure.suptitle("per-clip tracking (red: failed)")
+    return _save(figure, path)
+
+
+def plot_noise_suite(clean: Mapping[str, float], results: Sequence[Mapping], path: str | os.PathLike) -> pathlib.Path:
+    """Overall metrics against severity, one line per corruption; the clean score as a dashed line.
+
+    Args:
+      clean: overall metrics without corruption.
+      results: dicts with 'corruption', 'severity' and 'overall' (overall metrics at that level).
+    """
+    corruptions = list(dict.fromkeys(r["corruption"] for r in results))
+    figure, axes = plt.subplots(len(corruptions), len(NOISE_METRICS), figsize=(4 * len(NOISE_METRICS),
+                                                                             2.4 * len(corruptions)), squeeze=False)
+    for row, corruption in zip(axes, corruptions):
+        levels = [r for r in results if r["corruption"] == corruption]
+        severities = [0.0] + [r["severity"] for r in levels]
+        for axis, (key, label) in zip(row, NOISE_METRICS):
+            axis.plot(severities, [clean[key]] + [r["overall"][key] for r in levels], "o-")
+            axis.axhline(clean[key], color="gray", linestyle="--", linewidth=0.8)
+            axis.set_title(f"{corruption}: {label}", fontsize=9)
+            axis.set_xlabel("severity")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_divergence(seconds: np.ndarray, curves: Mapping[str, np.ndarray], path: str | os.PathLike,
+                    ylabel: str = "mean keypoint error (mm)") -> pathlib.Path:
+    """Curves over time (e.g. the keypoint error of two simulators and the distance between them)."""
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    for label, values in curves.items():
+        axis.plot(seconds[:len(values)], values, label=label)
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel(ylabel)
+    axis.legend()
+    axis.grid(alpha=0.3)
+    return _save(figure, path)

@@ -1,0 +1,119 @@
+"""The two evaluation back ends: C MuJoCo and MJX give the same rollout; evaluation scoring and the noise suite."""
+
+import jax
+import numpy as np
+import pytest
+
+from configs import tracking as tracking_config
+from genmimic_jax.envs import observations
+from genmimic_jax.eval import evaluate, metrics
+from genmimic_jax.eval.rollout import Evaluator
+from genmimic_jax.robot.g1 import constants
+from eval_helpers import random_policy, short_clips
+
+
+@pytest.fixture(scope="module")
+def setup():
+    env_config = tracking_config.default_config()
+    env = evaluate.make_env(env_config, short_clips())
+    return env_config, env, random_policy(env_config, env.observation_size["actor"])
+
+
+@pytest.fixture(scope="module")
+def mujoco_evaluator(setup):
+    _, env, policy = setup
+    return Evaluator(env, policy.jax_fn(), "actor", "mujoco", threads=2)
+
+
+def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_evaluator):
+    _, env, policy = setup
+    first = mujoco_evaluator()
+    single = Evaluator(env, policy.jax_fn(), "actor", "mujoco", threads=1)()
+    np.testing.assert_array_equal(first.qpos, single.qpos)
+    np.testing.assert_array_equal(first.obs, single.obs)
+    lib = env.motion_lib
+    assert first.qpos.shape == (2, lib.max_length, constants.QPOS_SIZE)
+    # Frame 0 is the reference's first frame, and the first observation sees the robot standing on it.
+    np.testing.assert_allclose(first.qpos[:, 0], np.asarray(lib.frames.qpos[:, 0]), atol=1e-6)
+    proprio = observations.proprio_layout()
+    joint_pos = first.obs[:, 0, proprio.slices["joint_pos"]]
+    np.testing.assert_allclose(joint_pos, np.asarray(lib.frames.qpos[:, 0, 7:]) - constants.DEFAULT_POSE, atol=1e-5)
+    # The small random policy keeps the robots up over these short clips.
+    np.testing.assert_array_equal(first.failed_at, [-1, -1])
+    np.testing.assert_array_equal(first.last_frame(), np.asarray(lib.lengths) - 1)
+
+
+def test_a_wild_policy_fails_and_is_scored_as_failed(setup):
+    env_config, env, _ = setup
+    wild = random_policy(env_config, env.observation_size["actor"], obs_key="actor", seed=1, action_gain=3000.0)
+    run = Evaluator(env, wild.jax_fn(), "actor", "mujoco")()
+    assert np.all(run.failed_at > 0), run.failed_at
+    assert all(kind for kind in run.failure_kinds())
+    scored = evaluate.score(run, env.motion_lib, ["a", "b"], success_threshold=10.0)
+    assert all(clip["failed"] == 1.0 and clip["success"] == 0.0 for clip in scored.values())
+    np.testing.assert_array_equal([clip["frames"] for clip in scored.values()], run.failed_at)
+
+
+def test_corrupted_goals_change_only_what_the_policy_sees(setup, mujoco_evaluator):
+    _, env, _ = setup
+    lib = env.motion_lib
+    corrupted = evaluate.corrupt_goals(lib, "jitter", 0.05, seed=0)
+    for clean, noisy in zip(jax.tree.leaves(lib.frames), jax.tree.leaves(corrupted.frames)):
+        np.testing.assert_array_equal(np.asarray(noisy), np.asarray(clean))
+    goals, clean_goals = np.asarray(corrupted.goal_keypoints), np.asarray(lib.goal_keypoints)
+    moved = np.linalg.norm(goals - clean_goals, axis=-1)
+    short = int(lib.lengths[0])
+    assert moved[0, :short].mean() > 0.03
+    # Padding repeats the clip's last (corrupted) frame.
+    np.testing.assert_array_equal(goals[0, short:], np.broadcast_to(goals[0, short - 1], goals[0, short:].shape))
+    # The policy sees the corrupted goals; its proprioception starts the same.
+    clean_run, noisy_run = mujoco_evaluator(), mujoco_evaluator(corrupted)
+    slices = env.obs_layout["actor"].slices
+    assert np.abs(noisy_run.obs[:, 0, slices["goal_keypoints"]] - clean_run.obs[:, 0, slices["goal_keypoints"]]).max() > 0.01
+    np.testing.assert_array_equal(noisy_run.obs[:, 0, slices["joint_pos"]], clean_run.obs[:, 0, slices["joint_pos"]])
+
+
+def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):
+    _, env, policy = setup
+    report = evaluate.evaluate(policy, short_clips(), ["still", "wave"], backend="mujoco", success_threshold=0.2,
+                               noise_levels=[("jitter", 0.05), ("drift", 0.2)])
+    assert set(report.per_clip) == {"still", "wave"}
+    assert report.overall["clips"] == 2.0
+    # The noise runs differ from the clean one and are scored against the clean reference.
+    assert [entry["corruption"] for entry in report.noise] == ["jitter", "drift"]
+    assert report.noise[0]["overall"]["mpjpe_mm"] != report.overall["mpjpe_mm"]
+    paths = evaluate.write_report(report, tmp_path)
+    text = paths["text"].read_text()
+    assert "OVERALL" in text and "jitter" in text
+    saved = np.load(paths["rollout:wave"])
+    assert saved["qpos"].shape == (int(env.motion_lib.lengths[1]), constants.QPOS_SIZE)
+    assert paths["noise_plot"].stat().st_size > 0
+    # Metrics from the saved trajectory reproduce the report.
+    again = metrics.mpjpe_mm(saved["keypoints"][1:], saved["reference_keypoints"][1:])
+    assert again == pytest.approx(report.per_clip["wave"]["mpjpe_mm"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_mjx_and_mujoco_back_ends_agree(setup, mujoco_evaluator):
+    """Same short rollout on both simulators: keypoints within 2 mm, rewards and metrics alike.
+
+    MJX runs in float32 and C MuJoCo in float64 with the same solver settings, so they drift apart slowly.
+    Slow: compiling the MJX rollout takes about two minutes on a 2-core CPU.
+    """
+    _, env, policy = setup
+    c_run = mujoco_evaluator()
+    mjx_run = Evaluator(env, policy.jax_fn(), "actor", "mjx")()
+    np.testing.assert_allclose(mjx_run.keypoints, c_run.keypoints, atol=2e-3)
+    np.testing.assert_allclose(mjx_run.qpos, c_run.qpos, atol=2e-2)
+    np.testing.assert_allclose(mjx_run.reward, c_run.reward, atol=1e-3)
+    np.testing.assert_array_equal(mjx_run.failed_at, c_run.failed_at)
+    # Positions agree closely; velocities (joint, base angular) differ more around contact events.
+    slices = env.obs_layout["actor"].slices
+    for block in ("projected_gravity", "joint_pos", "last_action", "goal_keypoints"):
+        np.testing.assert_allclose(mjx_run.obs[..., slices[block]], c_run.obs[..., slices[block]], atol=2e-2,
+                                   err_msg=block)
+    lib = env.motion_lib
+    for name, a, b in zip("ab", evaluate.score(c_run, lib, "ab", 0.2).values(),
+                          evaluate.score(mjx_run, lib, "ab", 0.2).values()):
+        assert a["mpjpe_mm"] == pytest.approx(b["mpjpe_mm"], abs=1.0), name
+        assert a["success"] == b["success"], name

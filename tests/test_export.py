@@ -1,0 +1,87 @@
+"""ONNX export: checker-clean, onnxruntime equals the JAX policy, metadata in DDS order."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from genmimic_jax.export import onnx_export
+from genmimic_jax.rl import networks, normalization
+from genmimic_jax.robot.g1 import constants
+
+OBS_SIZE = 97
+CLIP = 5.0
+
+
+def _policy(obs_size: int = OBS_SIZE, hidden=(512, 256, 128), activation: str = "elu", seed: int = 0):
+    """A learner-shaped actor with non-trivial normaliser statistics, and its JAX action function."""
+    actor = networks.make_actor(hidden, constants.NUM_JOINTS, activation)
+    rng = jax.random.PRNGKey(seed)
+    params = actor.init(rng, jnp.zeros((1, obs_size)))["params"]
+    # The policy head is initialised tiny; scale it up so the parity check sees real-sized actions.
+    last = f"Dense_{len(hidden)}"
+    params[last] = dict(params[last], kernel=params[last]["kernel"] * 100.0)
+    stats = normalization.init({"actor": obs_size})
+    samples = jax.random.normal(jax.random.PRNGKey(seed + 1), (256, obs_size)) * 3.0 + 1.5
+    stats = normalization.update(stats, {"actor": samples})
+
+    def jax_actions(obs):
+        return actor.apply({"params": params}, normalization.normalize(stats, obs, "actor", CLIP))
+
+    return params, stats, jax.jit(jax_actions)
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("activation", ["elu", "relu"])
+def test_onnxruntime_equals_jax_policy(activation, tmp_path):
+    params, stats, jax_actions = _policy(activation=activation)
+    model = onnx_export.build_model(params, stats.mean["actor"], stats.std["actor"], CLIP, activation,
+                                    onnx_export.robot_metadata())
+    path = onnx_export.save(model, tmp_path / "policy.onnx")
+    onnx.checker.check_model(str(path), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["obs"]
+    assert [o.name for o in session.get_outputs()] == ["actions"]
+    # Random observations, including some far outside the normaliser's range (exercises the clip).
+    obs = np.random.default_rng(0).normal(size=(64, OBS_SIZE)).astype(np.float32) * 4.0 + 1.5
+    obs[:4] *= 100.0
+    expected = np.asarray(jax_actions(jnp.asarray(obs)))
+    (actions,) = session.run(None, {"obs": obs})
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(actions, expected[:, constants.DDS_TO_MUJOCO], atol=1e-5, rtol=0)
+    # Back to MuJoCo order with the inverse permutation.
+    np.testing.assert_allclose(actions[:, constants.MUJOCO_TO_DDS], expected, atol=1e-5, rtol=0)
+
+
+def test_metadata_is_in_dds_order(tmp_path):
+    params, stats, _ = _policy(obs_size=12, hidden=(16,))
+    extra = {"control_rate_hz": 50.0, "history_length": 3, "goal_offsets": [0, 5, 10]}
+    model = onnx_export.build_model(params, stats.mean["actor"], stats.std["actor"], CLIP, "elu",
+                                    dict(onnx_export.robot_metadata(), **extra))
+    meta = onnx_export.read_metadata(onnx.load_from_string(model.SerializeToString()))
+    assert meta["control_rate_hz"] == 50.0 and meta["goal_offsets"] == [0, 5, 10]
+    assert meta["joint_names"] == list(constants.DDS_JOINT_NAMES)
+    for dds_index, name in enumerate(meta["mujoco_joint_names"]):
+        mujoco_index = constants.JOINT_INDEX[name]
+        assert meta["default_joint_pos"][dds_index] == pytest.approx(constants.DEFAULT_POSE[mujoco_index])
+        assert meta["kp"][dds_index] == pytest.approx(constants.KP[mujoco_index])
+        assert meta["action_scale"][dds_index] == pytest.approx(constants.ACTION_SCALE[mujoco_index])
+        # The DDS name and the MuJoCo name are the same joint.
+        side = {"left": "L_", "right": "R_"}.get(name.split("_")[0], "")
+        assert meta["joint_names"][dds_index].startswith(side)
+        assert name.split("_")[-2].upper() in meta["joint_names"][dds_index]
+
+
+def test_bad_policies_are_refused():
+    params, stats, _ = _policy(obs_size=12, hidden=(16,))
+    with pytest.raises(onnx_export.ExportError, match="activation"):
+        onnx_export.build_model(params, stats.mean["actor"], stats.std["actor"], CLIP, "gelu")
+    with pytest.raises(onnx_export.ExportError, match="normaliser"):
+        onnx_export.build_model(params, np.zeros(11), np.ones(11), CLIP, "elu")
+    with pytest.raises(onnx_export.ExportError, match="Dense"):
+        onnx_export.build_model({"conv": {}}, np.zeros(12), np.ones(12), CLIP, "elu")
