@@ -8,6 +8,8 @@ The environment (`env_name`, `env`, `motion_dir`) and the `teacher` block are re
 
 import ml_collections
 
+import configs.train
+
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -40,12 +42,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.dagger.normalize_obs = True
     config.dagger.obs_clip = 10.0
 
-    config.run = ml_collections.ConfigDict()
-    config.run.updates_per_chunk = 10
-    config.run.checkpoint_every_chunks = 5
-    config.run.keep_checkpoints = 3
-    config.run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
-    config.run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
-    config.run.num_processes = -1  # negative: detected
-    config.run.process_id = -1  # negative: detected
+    config.run = configs.train.run_config()
     return config

@@ -55,12 +55,18 @@ def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config.symmetry.critic_coef = 0.0  # (V(T_s s) - V(s))^2
     config.symmetry.augment = False  # mirrored-data augmentation of every batch
 
-    config.run = ml_collections.ConfigDict()
-    config.run.updates_per_chunk = 10  # one jitted call; metrics are logged and checkpoints taken between calls
-    config.run.checkpoint_every_chunks = 5
-    config.run.keep_checkpoints = 3
-    config.run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
-    config.run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
-    config.run.num_processes = -1  # negative: detected
-    config.run.process_id = -1  # negative: detected
+    config.run = run_config()
     return config
+
+
+def run_config() -> ml_collections.ConfigDict:
+    """How a training run is chunked, checkpointed and distributed (shared by teacher and student runs)."""
+    run = ml_collections.ConfigDict()
+    run.updates_per_chunk = 10  # one jitted call; metrics are logged and checkpoints taken between calls
+    run.checkpoint_every_chunks = 5
+    run.keep_checkpoints = 3
+    run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
+    run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
+    run.num_processes = -1  # negative: detected
+    run.process_id = -1  # negative: detected
+    return run

@@ -8,6 +8,7 @@ heading errors compare with the *raw* human motion.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from genmimic_jax.human.motion import HumanMotion
 from genmimic_jax.human.skeleton import JOINT_INDEX as H
@@ -96,7 +97,7 @@ def quality_report(
         human_dir = _unit(human_pos[:, H[hb]] - human_pos[:, H[ha]])
         cosine = np.clip(np.sum(robot_dir * human_dir, -1), -1.0, 1.0)
         limb_angles[limb] = float(np.degrees(np.arccos(cosine)).mean())
-    root_rot = _quat_to_matrix(qpos[:, 3:7])
+    root_rot = Rotation.from_quat(qpos[:, 3:7], scalar_first=True).as_matrix()
     heading_error = np.angle(np.exp(1j * (_heading(root_rot[:, :, 0]) - _heading(human_pelvis_rotation[:, :, 0]))))
 
     return {
@@ -126,15 +127,6 @@ def _abs_stats(heights: np.ndarray) -> dict[str, float]:
     magnitude = np.abs(heights)
     return {"mean_abs": float(magnitude.mean()), "p95_abs": float(np.quantile(magnitude, 0.95)),
             "max_abs": float(magnitude.max())}
-
-
-def _quat_to_matrix(quat: np.ndarray) -> np.ndarray:
-    w, x, y, z = np.moveaxis(quat / np.linalg.norm(quat, axis=-1, keepdims=True), -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
