@@ -31,6 +31,6 @@ setuptools.setup(
     ],
     extras_require={
         "smplx": ["torch==2.13.0", "smplx==0.1.28"],
-        "dev": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+        "dev": ["pytest>=8,<10", "joblib>=1.3"],
     },
 )
