@@ -26,7 +26,9 @@ def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config.network.actor_hidden = (512, 256, 128)
     config.network.critic_hidden = (512, 256, 128)
     config.network.activation = "elu"
-    config.network.init_log_std = 0.0
+    # On the G1, std 1 (0.5 rad of joint-target noise) topples the robot within half a second; std 0.37 explores
+    # without falling (measured on the built-in clip, 64 envs, 40 updates: return -0.13 vs -2.9, no fall terminations).
+    config.network.init_log_std = -1.0 if env_name == "g1_tracking" else 0.0
 
     config.ppo = ml_collections.ConfigDict()
     config.ppo.actor_obs = "privileged"  # teacher; 'actor' trains a deployable policy directly
