@@ -6,26 +6,18 @@
 The student trains in the teacher's environment (its config.json) on the 'actor' observations.
 """
 
-import sys
-
-from absl import app, logging
+from absl import app
 from ml_collections import config_flags
 
 import configs.distill
-from genmimic_jax.rl.experiments import USER_ERRORS, distill
+from genmimic_jax.rl.experiments import run_from_command_line, distill
 
 _CONFIG = config_flags.DEFINE_config_file("config", configs.distill.__file__, "Distillation config.")
 
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
-    try:
-        run_dir = distill(_CONFIG.value)
-    except USER_ERRORS as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
-    print(f"done: {run_dir}")
+    run_from_command_line(distill, _CONFIG.value)
 
 
 if __name__ == "__main__":

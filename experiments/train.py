@@ -6,26 +6,18 @@
 Writes runs/<name>/config.json, checkpoints/ and logs/ (TensorBoard; plot with experiments.plot_logs).
 """
 
-import sys
-
-from absl import app, logging
+from absl import app
 from ml_collections import config_flags
 
 import configs.train
-from genmimic_jax.rl.experiments import USER_ERRORS, train
+from genmimic_jax.rl.experiments import run_from_command_line, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", configs.train.__file__, "Training config.")
 
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
-    try:
-        run_dir = train(_CONFIG.value)
-    except USER_ERRORS as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
-    print(f"done: {run_dir}")
+    run_from_command_line(train, _CONFIG.value)
 
 
 if __name__ == "__main__":

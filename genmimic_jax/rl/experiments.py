@@ -1,8 +1,11 @@
 """What the entry points run: teacher training and student distillation from a config, in a run directory."""
 
 import pathlib
+import sys
+from collections.abc import Callable
 
 import ml_collections
+from absl import logging as absl_logging
 
 from genmimic_jax.eval.policy import PolicyLoadError, load_policy
 from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
@@ -10,6 +13,18 @@ from genmimic_jax.rl.checkpointing import CheckpointError
 
 # What a user can get wrong (configs, motion files, run directories): reported in one line, no traceback.
 USER_ERRORS = (ValueError, CheckpointError, PolicyLoadError)
+
+
+def run_from_command_line(run: Callable[[ml_collections.ConfigDict], pathlib.Path],
+                          config: ml_collections.ConfigDict) -> None:
+    """Runs `train` or `distill` for an entry point: user errors in one line and exit status 1, else the run dir."""
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every checkpoint file at INFO
+    try:
+        run_dir = run(config)
+    except USER_ERRORS as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(1)
+    print(f"done: {run_dir}")
 
 
 def train(config: ml_collections.ConfigDict) -> pathlib.Path:
