@@ -18,34 +18,6 @@ import configs.evaluate
 _CONFIG = config_flags.DEFINE_config_file("config", configs.evaluate.__file__, "Evaluation options.")
 
 
-class MotionSetError(ValueError):
-    """A motion set that cannot be evaluated; the message names the path and the problem."""
-
-
-def load_motion_set(path: str | pathlib.Path, max_clips: int = -1) -> tuple[list, list[str]]:
-    """The retargeted clips of a folder of .npz files (sorted by name) or of one .npz file, and their names."""
-    from genmimic_jax.retarget.io import RobotMotionError, load_robot_motion
-
-    path = pathlib.Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
-    elif path.is_file():
-        files = [path]
-    else:
-        raise MotionSetError(f"{path}: no such file or folder")
-    if max_clips > 0:
-        files = files[:max_clips]
-    if not files:
-        raise MotionSetError(f"{path}: no retargeted .npz motions")
-    clips = []
-    for file in files:
-        try:
-            clips.append(load_robot_motion(file))
-        except RobotMotionError as error:
-            raise MotionSetError(str(error)) from None
-    return clips, [file.stem for file in files]
-
-
 def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format: str) -> list[str]:
     """Videos of the first clips' rollouts (goal keypoints as spheres); returns lines to print."""
     import numpy as np
@@ -78,6 +50,7 @@ def main(argv: list[str]) -> int:
     from genmimic_jax.eval import evaluate
     from genmimic_jax.eval.policy import PolicyLoadError, load_policy
     from genmimic_jax.envs.motion_lib import MotionLibError
+    from genmimic_jax.retarget.io import load_robot_motions
 
     if not config.checkpoint or not config.motion_dir:
         print("error: --config.checkpoint (a run directory) and --config.motion_dir are required", file=sys.stderr)
@@ -85,13 +58,13 @@ def main(argv: list[str]) -> int:
     output_dir = pathlib.Path(config.output_dir)
     try:
         policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
-        clips, names = load_motion_set(config.motion_dir, config.max_clips)
+        clips, names = load_robot_motions(config.motion_dir, config.max_clips)
         levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
         print(f"evaluating the {policy.kind} policy of {policy.run_dir} (step {policy.step}) on {len(clips)} clip(s) "
               f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
         report = evaluate.evaluate(policy, clips, names, config.backend, config.success_threshold, levels,
                                    config.noise_seed, config.threads)
-    except (PolicyLoadError, MotionSetError, MotionLibError, ValueError) as error:
+    except (PolicyLoadError, MotionLibError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     paths = evaluate.write_report(report, output_dir)

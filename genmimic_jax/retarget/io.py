@@ -105,3 +105,24 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
         keypoint_names=names,
         source=str(arrays["source"]) if "source" in arrays else "",
     )
+
+
+def load_robot_motions(path: str | os.PathLike, max_clips: int = -1) -> tuple[list[RobotMotion], list[str]]:
+    """The retargeted clips of a folder of `.npz` files (sorted by name, hidden files skipped) or of one `.npz` file,
+    with their names (file stems); at most `max_clips` when it is positive.
+
+    Raises:
+      RobotMotionError: no such path, no motions in it, or a file `load_robot_motion` refuses.
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
+    elif path.is_file():
+        files = [path]
+    else:
+        raise RobotMotionError(f"{path}: no such file or folder")
+    if max_clips > 0:
+        files = files[:max_clips]
+    if not files:
+        raise RobotMotionError(f"{path}: no retargeted .npz motions")
+    return [load_robot_motion(file) for file in files], [file.stem for file in files]

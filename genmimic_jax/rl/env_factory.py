@@ -29,7 +29,7 @@ def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
     built-in synthetic standing/arm-waving clip when `motion_dir` is empty."""
     from genmimic_jax.envs.motion_lib import MotionLib
     from genmimic_jax.envs.synthetic_motion import synthetic_motion
-    from genmimic_jax.retarget.io import RobotMotionError, load_robot_motion
+    from genmimic_jax.retarget.io import RobotMotionError, load_robot_motions
 
     fps = 1.0 / env_config.ctrl_dt
     if not motion_dir:
@@ -38,11 +38,8 @@ def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
         folder = pathlib.Path(motion_dir)
         if not folder.is_dir():
             raise EnvConfigError(f"{folder}: motion_dir is not a folder")
-        files = sorted(p for p in folder.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
-        if not files:
-            raise EnvConfigError(f"{folder}: no retargeted .npz motions")
         try:
-            clips = [load_robot_motion(path) for path in files]
+            clips, _ = load_robot_motions(folder)
         except RobotMotionError as error:
             raise EnvConfigError(str(error)) from None
     return MotionLib.from_clips(clips, fps=fps, bin_seconds=env_config.motion.bin_seconds)
