@@ -33,6 +33,13 @@ def get_config() -> ml_collections.ConfigDict:
     config.dagger.student_obs = "actor"
     config.dagger.num_updates = 500
     config.dagger.rollout_length = 24
+    # DAgger's aggregated dataset: a FIFO ring on the device of the last this many rollouts (student
+    # observations and teacher labels), sharded over devices with the envs; 1 = on-policy DAgger on the latest
+    # rollout only. Memory: num_envs * dataset_rollouts * rollout_length * (actor obs + action size) floats
+    # (G1 with these defaults: 335 kB per env, 1.4 GB for 4096 envs, split over the devices).
+    config.dagger.dataset_rollouts = 4
+    # Per update, num_epochs epochs of num_minibatches minibatches; an epoch draws one rollout's worth of
+    # samples uniformly from the filled part of the ring (rollout_length a multiple of num_minibatches).
     config.dagger.num_epochs = 4
     config.dagger.num_minibatches = 4
     config.dagger.learning_rate = 5e-4

@@ -1,13 +1,25 @@
-"""DAgger: the student's action error against the teacher falls during distillation."""
+"""DAgger: the aggregated dataset (FIFO ring), the student's action error falling, exact resume, two devices."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
 from configs import distill as distill_config
-from genmimic_jax.rl import dagger
+from configs import train as train_config
+from genmimic_jax.rl import dagger, env_factory, runner
+from genmimic_jax.rl.networks import MLP
 from rl_toy_runs import train_toy
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _distill_config(teacher_config: ml_collections.ConfigDict, num_updates: int) -> ml_collections.ConfigDict:
@@ -21,10 +33,67 @@ def _distill_config(teacher_config: ml_collections.ConfigDict, num_updates: int)
     return config
 
 
+def tiny_setup(dataset_rollouts: int = 2):
+    """(distill config, toy env with 16 envs, untrained teacher with O(1) actions): cheap to compile."""
+    teacher_config = train_config.get_config("toy")
+    teacher_config.env.num_envs = 16
+    teacher_config.network.actor_hidden = (8,)
+    env = env_factory.make_env(teacher_config)
+    obs_size = env.observation_size[teacher_config.ppo.actor_obs]
+    network = MLP((8,), env.action_size, teacher_config.network.activation)
+    params = network.init(jax.random.PRNGKey(7), jnp.zeros((1, obs_size)))["params"]
+    teacher = dagger.TeacherPolicy(actor_params=params, obs_mean=jnp.zeros(obs_size), obs_std=jnp.ones(obs_size))
+    config = _distill_config(teacher_config, num_updates=6)
+    config.network.actor_hidden = (8,)
+    config.dagger.rollout_length = 8
+    config.dagger.dataset_rollouts = dataset_rollouts
+    config.run.updates_per_chunk = 2
+    config.run.checkpoint_every_chunks = 1
+    return config, env, teacher
+
+
+def test_dataset_ring_keeps_the_last_rollouts_in_order():
+    num_envs, capacity, length = 2, 3, 4
+    dataset = dagger.init_dataset(num_envs, capacity, length, obs_size=1, action_size=2)
+    # Rollout i: obs [T, N, 1] = 100 i + 10 n + t, labels its negative.
+    rollouts = [100 * i + 10 * np.arange(num_envs)[None, :, None] + np.arange(length)[:, None, None]
+                for i in range(capacity + 1)]
+    filled = []
+    for i, obs in enumerate(rollouts):
+        dataset = dagger.insert(dataset, jnp.asarray(obs, jnp.float32), -jnp.asarray(obs.repeat(2, -1), jnp.float32),
+                                jnp.asarray(i))
+        filled.append(int(dagger.num_filled(jnp.asarray(i + 1), capacity)))
+    assert filled == [1, 2, 3, 3]
+    held = np.asarray(dataset.obs)
+    assert held.shape == (num_envs, capacity, length, 1)
+    # The oldest rollout (0) was overwritten by the newest (3) in slot 0; 1 and 2 stay in their slots.
+    for slot, i in enumerate([3, 1, 2]):
+        np.testing.assert_array_equal(held[:, slot], np.swapaxes(rollouts[i], 0, 1))
+    assert not np.isin(rollouts[0], held).any()
+    np.testing.assert_array_equal(np.asarray(dataset.label), -held.repeat(2, -1))
+
+
+def test_epochs_draw_uniformly_from_the_filled_slots_only():
+    dataset = dagger.init_dataset(num_envs=3, capacity=4, length=6, obs_size=1, action_size=1)
+    draw = jax.jit(jax.vmap(dagger.sample_epoch, in_axes=(0, None, None)))
+    keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+    # One filled slot: every epoch visits each sample of the latest rollout exactly once (on-policy DAgger).
+    once = np.asarray(draw(keys[:50], dataset, jnp.asarray(1)))
+    np.testing.assert_array_equal(np.sort(once, axis=-1), np.broadcast_to(np.arange(6), once.shape))
+    # Two of four filled: 6 distinct indices per env from the 12 filled ones, each equally often.
+    indices = np.asarray(draw(keys, dataset, jnp.asarray(2)))
+    assert indices.max() < 12
+    assert all(len(set(row)) == 6 for row in indices.reshape(-1, 6))
+    frequency = np.bincount(indices.ravel(), minlength=24) / (4000 * 3)
+    np.testing.assert_allclose(frequency[:12], 0.5, atol=0.03)
+    assert not frequency[12:].any()
+
+
 def test_student_action_error_falls():
     teacher_config, env, teacher_state, _ = train_toy(actor_coef=1.0)
     teacher = dagger.teacher_from_ppo(teacher_state.params, teacher_state.normalizer, teacher_config.ppo.actor_obs)
     config = _distill_config(teacher_config, num_updates=15)
+    assert config.dagger.dataset_rollouts > 1  # the default aggregates
     algorithm = dagger.make_dagger(config, env, teacher)
     assert not any(leaf.weak_type for leaf in jax.tree.leaves(jax.eval_shape(algorithm.init, jax.random.PRNGKey(0))))
     state, metrics = jax.jit(dagger.make_distill(config, env, teacher))(jax.random.PRNGKey(1))
@@ -32,15 +101,84 @@ def test_student_action_error_falls():
     assert np.all(np.isfinite(error))
     assert error[-5:].mean() < 0.25 * error[0]
     np.testing.assert_allclose(metrics["distill/beta"][:3], [1.0, 0.95, 0.95**2], rtol=1e-6)
+    capacity = config.dagger.dataset_rollouts
+    np.testing.assert_array_equal(metrics["distill/dataset_rollouts"], np.minimum(np.arange(1, 16), capacity))
+    assert state.dataset.obs.shape == (env.num_envs, capacity, 32, env.observation_size["actor"])
     # The student obeys its own observation only: it has no critic and no log-std.
     assert set(state.params) == {"actor"}
     assert state.params["actor"]["Dense_0"]["kernel"].shape[0] == env.observation_size["actor"]
 
 
-def test_indivisible_minibatches_are_rejected():
-    teacher_config, env, teacher_state, _ = train_toy(actor_coef=1.0)
-    teacher = dagger.teacher_from_ppo(teacher_state.params, teacher_state.normalizer, teacher_config.ppo.actor_obs)
-    config = _distill_config(teacher_config, num_updates=1)
-    config.dagger.num_minibatches = 5
+def test_bad_dataset_and_minibatch_settings_are_rejected():
+    config, env, teacher = tiny_setup()
+    config.dagger.num_minibatches = 3
     with pytest.raises(ValueError, match="num_minibatches"):
         dagger.make_dagger(config, env, teacher)
+    config, env, teacher = tiny_setup(dataset_rollouts=0)
+    with pytest.raises(ValueError, match="dataset_rollouts=0"):
+        dagger.make_dagger(config, env, teacher)
+
+
+def test_stopped_and_resumed_distillation_equals_uninterrupted(tmp_path):
+    config, env, teacher = tiny_setup(dataset_rollouts=4)  # resumes with 2 of 4 slots filled, then wraps
+    algorithm = dagger.make_dagger(config, env, teacher)
+    uninterrupted = runner.run(algorithm, config, tmp_path / "straight", 6, env.num_envs)
+    runner.run(algorithm, config, tmp_path / "resumed", 2, env.num_envs)  # stops after one chunk
+    resumed = runner.run(algorithm, config, tmp_path / "resumed", 6, env.num_envs)
+    assert int(resumed.step) == 6
+    assert (np.abs(np.asarray(resumed.dataset.obs)).max(axis=(0, 2, 3)) > 0).all()  # all 4 slots filled
+    for a, b in zip(jax.tree.leaves(uninterrupted), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+_TWO_DEVICE_SCRIPT = textwrap.dedent("""
+    import jax
+    import numpy as np
+    from genmimic_jax.rl import dagger, distributed, runner
+    from test_dagger import tiny_setup, collective_elements
+
+    assert jax.device_count() == 2, jax.devices()
+    config, env, teacher = tiny_setup(dataset_rollouts=2)
+    algorithm = dagger.make_dagger(config, env, teacher)
+    results = {}
+    for count in (1, 2):
+        sharded = runner.shard(algorithm, distributed.make_mesh(jax.devices()[:count]), 3)  # 3 inserts: wraps
+        state = sharded.init(jax.random.PRNGKey(0))
+        compiled = sharded.chunk.lower(state).compile()
+        state, metrics = compiled(state)
+        obs = state.dataset.obs
+        assert len(obs.sharding.device_set) == count
+        assert obs.addressable_shards[0].data.shape == (16 // count,) + obs.shape[1:]
+        assert state.params["actor"]["Dense_0"]["kernel"].sharding.is_fully_replicated
+        if count == 2:
+            # Devices exchange parameter-sized gradients and statistics, never per-env data: the
+            # collectives of an update carry less than one rollout's student observations.
+            moved = collective_elements(compiled.as_text())
+            assert 0 < moved < obs.shape[0] * obs.shape[2] * obs.shape[3], moved
+        results[count] = jax.tree.map(np.asarray, (state.params, state.normalizer.mean, state.opt_state,
+                                                   state.dataset, metrics))
+    for a, b in zip(jax.tree.leaves(results[1]), jax.tree.leaves(results[2]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    print("OK")
+""")
+
+
+def collective_elements(hlo: str) -> int:
+    """Total elements of the results of all cross-device collectives in compiled HLO text."""
+    total = 0
+    for line in hlo.splitlines():
+        match = re.search(r"=\s*(.*?)\s(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)"
+                          r"(-start)?\(", line)
+        if match:
+            total += sum(int(np.prod([int(d) for d in dims.split(",") if d]))
+                         for dims in re.findall(r"\[([\d,]*)\]", match.group(1)))
+    return total
+
+
+def test_two_devices_equal_one_and_keep_the_dataset_sharded():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", _TWO_DEVICE_SCRIPT], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.strip().endswith("OK")

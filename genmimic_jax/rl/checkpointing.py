@@ -25,7 +25,8 @@ class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, keep: int = 3):
         self.directory = pathlib.Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "config"))
+        handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -46,11 +47,17 @@ class Checkpointer:
         return _with_empty(abstract_state, restored["state"])
 
     def restore_raw(self, step: int | None = None) -> tuple[dict, dict]:
-        """The state at `step` (default: latest) as nested dicts of numpy arrays, and the config dict."""
+        """The state at `step` (default: latest) as nested dicts of numpy arrays, and the config dict.
+
+        Reads checkpoints of any device layout (e.g. a multi-host or GPU run, read on one CPU).
+        """
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"{self.directory}: no checkpoint to restore")
-        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+        # numpy targets: without them orbax restores onto the saved devices and fails where those are missing.
+        metadata = self._manager.item_metadata(step)["state"].tree
+        as_numpy = jax.tree.map(lambda leaf: np.empty(leaf.shape, leaf.dtype), metadata)
+        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(as_numpy),
                                                                         config=ocp.args.JsonRestore()))
         return restored["state"], restored["config"]
 

@@ -1,13 +1,18 @@
 """DAgger distillation of the privileged teacher into a deployable student.
 
 Each update rolls out the mixture policy (per env and step, the teacher's mean action with
-probability beta, else the student's; beta decays geometrically), labels every visited state
-with the teacher's mean action, and regresses the student's mean on its own (`'actor'`)
-observations onto the labels (MSE) for a few epochs of minibatches. Only the latest rollout is
-trained on (on-policy DAgger), so everything stays on the device inside one jitted update.
+probability beta, else the student's; beta decays geometrically) and labels every visited state
+with the teacher's mean action. The student observations and labels go into DAgger's aggregated
+dataset, here a FIFO ring on the device holding the last `dagger.dataset_rollouts` rollouts
+(`Dataset`), and the student's mean on its own (`'actor'`) observations is regressed onto the
+labels (MSE) for a few epochs of minibatches drawn from the filled part of the ring. The ring
+keeps the states that earlier students drove into, so the student does not forget them as soon as
+it stops visiting them; `dataset_rollouts=1` is on-policy DAgger on the latest rollout only.
+Everything stays on the device inside one jitted update.
 """
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import flax.struct
 import jax
@@ -18,7 +23,7 @@ import optax
 from genmimic_jax.rl import normalization
 from genmimic_jax.rl.algorithm import Algorithm, Metrics, make_run
 from genmimic_jax.rl.networks import MLP, Params, make_actor
-from genmimic_jax.rl.rollout import RolloutState, flatten_time, init_rollout_state, rollout
+from genmimic_jax.rl.rollout import RolloutState, init_rollout_state, rollout
 
 
 @flax.struct.dataclass
@@ -31,16 +36,77 @@ class TeacherPolicy:
 
 
 @flax.struct.dataclass
+class Dataset:
+    """DAgger's aggregated dataset: a FIFO ring of the last `capacity` rollouts, per env.
+
+    Env-major (`obs[n, k]` is slot `k` of env `n`), so it shards over devices on its env axis like the
+    rollout and every device only ever reads its own envs' data. Insert `i` (0-based) writes slot
+    `i % capacity`; after `i + 1` inserts the first `num_filled(i + 1, capacity)` slots hold data.
+    """
+
+    obs: jax.Array  # [N, capacity, T, D] raw student observations
+    label: jax.Array  # [N, capacity, T, A] teacher mean actions
+
+    @property
+    def capacity(self) -> int:
+        return self.obs.shape[1]
+
+
+def init_dataset(num_envs: int, capacity: int, length: int, obs_size: int, action_size: int) -> Dataset:
+    """An empty ring for `capacity` rollouts of `length` steps."""
+    return Dataset(obs=jnp.zeros((num_envs, capacity, length, obs_size), jnp.float32),
+                   label=jnp.zeros((num_envs, capacity, length, action_size), jnp.float32))
+
+
+def insert(dataset: Dataset, obs: jax.Array, label: jax.Array, count: jax.Array) -> Dataset:
+    """Writes one rollout (`obs` [T, N, D], `label` [T, N, A], as `rollout` returns them) over the oldest
+    slot, given the number of rollouts `count` inserted before."""
+    slot = count % dataset.capacity
+
+    def put(ring: jax.Array, rollout_data: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_update_index_in_dim(ring, jnp.swapaxes(rollout_data, 0, 1).astype(ring.dtype),
+                                                   slot, axis=1)
+
+    return Dataset(obs=put(dataset.obs, obs), label=put(dataset.label, label))
+
+
+def num_filled(count: jax.Array, capacity: int) -> jax.Array:
+    """Slots holding data after `count` inserts."""
+    return jnp.minimum(count, capacity)
+
+
+def sample_epoch(key: jax.Array, dataset: Dataset, filled: jax.Array) -> jax.Array:
+    """Indices [N, T] into each env's flattened ring [capacity * T] for one epoch.
+
+    Every env draws one rollout's worth (T) of its filled samples uniformly without replacement:
+    random scores with the empty slots scored below every filled one, then the T highest. An epoch
+    thus costs the same whatever the fill (shapes stay static: no recompiling as the ring fills) and
+    never touches an empty slot. Once the ring is full, each sample is drawn num_epochs / capacity
+    times per update in expectation, so over its `capacity` updates in the ring it is trained on as
+    often as on-policy DAgger trains on its rollout, for the same cost per update. Drawing per env
+    keeps minibatches on the devices holding their envs.
+    """
+    num_envs, capacity, length = dataset.obs.shape[:3]
+    scores = jax.random.uniform(key, (num_envs, capacity * length))
+    scores = jnp.where(jnp.arange(capacity * length) < filled * length, scores, -1.0)
+    return jax.lax.top_k(scores, length)[1]  # on a CPU several times faster than a full argsort
+
+
+@flax.struct.dataclass
 class DAggerState:
     """Everything a distillation run needs to continue exactly (this is what checkpoints hold)."""
+
+    # Per-env fields, sharded on their leading env axis (`distributed.state_shardings`).
+    PER_ENV_FIELDS: ClassVar[tuple[str, ...]] = ("rollout", "dataset")
 
     params: Params  # {'actor': student actor parameters}
     opt_state: optax.OptState
     normalizer: normalization.NormalizerState  # student observation statistics
     teacher: TeacherPolicy
     rollout: RolloutState
+    dataset: Dataset
     rng: jax.Array
-    step: jax.Array
+    step: jax.Array  # updates done, which is also the number of rollouts inserted into `dataset`
 
 
 def teacher_mean_fn(network: MLP, teacher: TeacherPolicy, obs_clip: float) -> Callable[[jax.Array], jax.Array]:
@@ -60,11 +126,12 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
     """
     dagger = config.dagger
     student_obs, teacher_obs = dagger.student_obs, config.teacher.actor_obs
-    batch_size = env.num_envs * dagger.rollout_length
-    if batch_size % dagger.num_minibatches:
-        raise ValueError(f"num_envs * rollout_length = {batch_size} is not divisible by "
-                         f"dagger.num_minibatches={dagger.num_minibatches}")
-    minibatch_size = batch_size // dagger.num_minibatches
+    if dagger.rollout_length % dagger.num_minibatches:
+        raise ValueError(f"dagger.rollout_length={dagger.rollout_length} is not divisible by "
+                         f"dagger.num_minibatches={dagger.num_minibatches} (every minibatch takes the same "
+                         "number of samples from each env)")
+    if dagger.dataset_rollouts < 1:
+        raise ValueError(f"dagger.dataset_rollouts={dagger.dataset_rollouts} must be at least 1")
     student = make_actor(config.network.actor_hidden, env.action_size, config.network.activation)
     teacher_net = make_actor(config.teacher.network.actor_hidden, env.action_size, config.teacher.network.activation)
     optimizer = optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(dagger.learning_rate))
@@ -74,8 +141,10 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
         params = {"actor": student.init(net_rng, jnp.zeros((1, env.observation_size[student_obs])))["params"]}
         return DAggerState(params=params, opt_state=optimizer.init(params),
                            normalizer=normalization.init({student_obs: env.observation_size[student_obs]}),
-                           teacher=teacher, rollout=init_rollout_state(env, env_rng), rng=rng,
-                           step=jnp.zeros((), jnp.int32))
+                           teacher=teacher, rollout=init_rollout_state(env, env_rng),
+                           dataset=init_dataset(env.num_envs, dagger.dataset_rollouts, dagger.rollout_length,
+                                                env.observation_size[student_obs], env.action_size),
+                           rng=rng, step=jnp.zeros((), jnp.int32))
 
     def student_mean_fn(params: Params, normalizer) -> Callable[[jax.Array], jax.Array]:
         return lambda obs: student.apply({"params": params["actor"]},
@@ -104,12 +173,18 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
             return action, {"label": label, "student_action": student_action}
 
         rollout_state, traj, metrics = rollout(env, behaviour, state.rollout, rollout_rng, dagger.rollout_length)
-        batch = flatten_time({"obs": traj.obs[student_obs], "label": traj.extras["label"]})
+        dataset = insert(state.dataset, traj.obs[student_obs], traj.extras["label"], state.step)
+        filled = num_filled(state.step + 1, dataset.capacity)
 
         def epoch(carry, key):
-            permutation = jax.random.permutation(key, batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[permutation].reshape((dagger.num_minibatches, minibatch_size) + x.shape[1:]), batch)
+            indices = sample_epoch(key, dataset, filled)
+
+            def take(x):  # [N, capacity, T, ...] -> [num_minibatches, N, T / num_minibatches, ...]
+                flat = x.reshape((x.shape[0], -1) + x.shape[3:])
+                picked = jnp.take_along_axis(flat, indices.reshape(indices.shape + (1,) * (x.ndim - 3)), axis=1)
+                return jnp.moveaxis(picked.reshape((x.shape[0], dagger.num_minibatches, -1) + x.shape[3:]), 1, 0)
+
+            minibatches = {"obs": take(dataset.obs), "label": take(dataset.label)}
             return jax.lax.scan(lambda c, mb: sgd_step(c, mb, state.normalizer), carry, minibatches)
 
         (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state),
@@ -119,9 +194,10 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
             normalizer = normalization.update(normalizer, {student_obs: traj.obs[student_obs]})
         metrics["distill/action_error"] = jnp.mean((traj.extras["student_action"] - traj.extras["label"]) ** 2)
         metrics["distill/beta"] = beta
+        metrics["distill/dataset_rollouts"] = filled.astype(jnp.float32)
         metrics["loss/distill"] = jnp.mean(losses)
         new_state = state.replace(params=params, opt_state=opt_state, normalizer=normalizer, rollout=rollout_state,
-                                  rng=rng, step=state.step + 1)
+                                  dataset=dataset, rng=rng, step=state.step + 1)
         return new_state, metrics
 
     return Algorithm(init=init, update=update, env_steps_per_update=env.num_envs * dagger.rollout_length)

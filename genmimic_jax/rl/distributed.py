@@ -1,7 +1,8 @@
 """Data parallelism with `jax.sharding`: envs and batches split over devices, parameters replicated.
 
-Every training state here keeps its per-environment data in a `rollout` field; that field is
-sharded on its leading (env) axis over a 1-D device mesh and everything else is replicated.
+Every training state here keeps its per-environment data in a `rollout` field (and any other
+fields its class lists in `PER_ENV_FIELDS`, e.g. DAgger's dataset); those are sharded on their
+leading (env) axis over a 1-D device mesh and everything else is replicated.
 Under `jit`, GSPMD then turns the batch means of the losses into cross-device reductions, so
 gradients are averaged over all devices without any explicit collective. Multi-host runs call
 `initialize` first; the mesh then spans the devices of all hosts.
@@ -21,8 +22,8 @@ def initialize(run_config) -> None:
     """Joins a multi-host job when `run_config.distributed` is set; a no-op otherwise.
 
     Coordinator address, process count and process id come from `run_config` where given (non-empty,
-    non-negative), else `jax.distributed.initialize` detects them from the cluster (SLURM, MPI, TPU pods,
-    or JAX_COORDINATOR_ADDRESS and friends).
+    non-negative), else `jax.distributed.initialize` detects them from the cluster (SLURM, Open MPI, Kubernetes,
+    TPU pods). On CPU the processes' collectives go over gloo (jax's default `jax_cpu_collectives_implementation`).
     """
     if not run_config.distributed:
         return
@@ -44,11 +45,16 @@ def check_divisible(num_envs: int, mesh: Mesh) -> None:
 
 
 def state_shardings(abstract_state: Any, mesh: Mesh) -> Any:
-    """Shardings for a training state: `rollout` split on the env axis, the rest replicated."""
+    """Shardings for a training state: its per-env fields split on their leading env axis, the rest replicated.
+
+    The per-env fields are `rollout`, or those the state's class names in `PER_ENV_FIELDS`.
+    """
     replicated = NamedSharding(mesh, PartitionSpec())
     batched = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
     shardings = jax.tree.map(lambda _: replicated, abstract_state)
-    return shardings.replace(rollout=jax.tree.map(lambda _: batched, abstract_state.rollout))
+    per_env_fields = getattr(abstract_state, "PER_ENV_FIELDS", ("rollout",))
+    return shardings.replace(**{name: jax.tree.map(lambda _: batched, getattr(abstract_state, name))
+                                for name in per_env_fields})
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -36,15 +36,21 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
+# Config keys a resumed run may change: the update count may grow, and how the processes are launched (process 0
+# writes config.json with its own process_id, and every session gets its own coordinator).
+_RESUMABLE_CHANGES = ("num_updates", "run.distributed", "run.coordinator_address", "run.num_processes",
+                      "run.process_id")
+
+
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-    """Raises when `run_dir` holds a run of a different config (only the update count may grow)."""
+    """Raises when `run_dir` holds a run of a different config (only the update count and the launch may change)."""
     path = run_dir / "config.json"
     if not path.exists():
         return
     stored = _flatten(json.loads(path.read_text()))
     current = _flatten(json.loads(json.dumps(config.to_dict())))
     changed = sorted(key for key in stored.keys() | current.keys()
-                     if stored.get(key) != current.get(key) and not key.endswith("num_updates"))
+                     if stored.get(key) != current.get(key) and not key.endswith(_RESUMABLE_CHANGES))
     if changed:
         raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(changed[:5])}); "
                          "pick another name or the same config to resume")
@@ -102,6 +108,7 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", config.to_dict())
+        print(f"{run_dir}: {num_envs} envs over {mesh.size} device(s) in {jax.process_count()} process(es)")
 
     rng = jax.random.PRNGKey(config.seed)
     sharded = shard(algorithm, mesh, chunk_size)
