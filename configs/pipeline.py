@@ -27,11 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.retarget = configs.retarget.get_config()
 
     # Teacher PPO on the retargeted clip, then DAgger; small enough for a CPU.
-    config.teacher = configs.train.get_config("g1_tracking")
+    config.teacher = configs.train.quick_g1_run(configs.train.get_config("g1_tracking"), num_updates=60)
     config.teacher.name = "teacher"
-    config.teacher.env.num_envs = 64
-    config.teacher.ppo.rollout_length = 24
-    config.teacher.ppo.num_updates = 60
     config.teacher.run.updates_per_chunk = 10
     config.teacher.run.checkpoint_every_chunks = 2
     config.student = configs.distill.get_config()

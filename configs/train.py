@@ -26,9 +26,9 @@ def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config.network.actor_hidden = (512, 256, 128)
     config.network.critic_hidden = (512, 256, 128)
     config.network.activation = "elu"
-    # On the G1, std 1 (0.5 rad of joint-target noise) topples the robot within half a second; std 0.37 explores
-    # without falling (measured on the built-in clip, 64 envs, 40 updates: return -0.13 vs -2.9, no fall terminations).
-    config.network.init_log_std = -1.0 if env_name == "g1_tracking" else 0.0
+    # Std 1 is a quarter of each G1 joint's torque limit of noise (constants.ACTION_SCALE): the robot explores
+    # without toppling.
+    config.network.init_log_std = 0.0
 
     config.ppo = ml_collections.ConfigDict()
     config.ppo.actor_obs = "privileged"  # teacher; 'actor' trains a deployable policy directly
@@ -58,6 +58,25 @@ def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
     config.symmetry.augment = False  # mirrored-data augmentation of every batch
 
     config.run = run_config()
+    return config
+
+
+def quick_g1_run(config: ml_collections.ConfigDict, num_updates: int = 60) -> ml_collections.ConfigDict:
+    """Turns a g1_tracking config into a run that learns visibly in minutes on a CPU (64 envs).
+
+    Smaller networks and less exploration noise, a constant learning rate (the adaptive-KL rule keeps the step tiny
+    at small std) and a tighter keypoint-error termination, so that a policy that does not follow the motion fails
+    early: on the built-in clip the episodes then grow from ~30 to ~75 control steps in 60 updates.
+    """
+    config.env.num_envs = 64
+    config.env.push.enabled = False
+    config.env.termination.max_keypoint_error = 0.1
+    config.network.actor_hidden = config.network.critic_hidden = (128, 128)
+    config.network.init_log_std = -1.0
+    config.ppo.num_updates = num_updates
+    config.ppo.rollout_length = 24
+    config.ppo.lr_schedule = "constant"
+    config.ppo.learning_rate = 3e-4
     return config
 
 

@@ -16,8 +16,8 @@ class Algorithm(NamedTuple):
     """A learner.
 
     Attributes:
-      init: rng -> training state. The state has a `rollout` field holding everything that is per
-        environment (sharded over devices); all other fields are replicated.
+      init: rng -> training state. Its class names the fields holding per-environment data in
+        `PER_ENV_FIELDS` (sharded over devices); all other fields are replicated.
       update: training state -> (next training state, scalar metrics of this update).
       env_steps_per_update: environment steps one update collects (all envs together).
     """

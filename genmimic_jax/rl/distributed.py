@@ -1,7 +1,7 @@
 """Data parallelism with `jax.sharding`: envs and batches split over devices, parameters replicated.
 
-Every training state here keeps its per-environment data in a `rollout` field (and any other
-fields its class lists in `PER_ENV_FIELDS`, e.g. DAgger's dataset); those are sharded on their
+Every training state here names the fields holding per-environment data in its class's
+`PER_ENV_FIELDS` (the rollout, and DAgger's dataset); those are sharded on their
 leading (env) axis over a 1-D device mesh and everything else is replicated.
 Under `jit`, GSPMD then turns the batch means of the losses into cross-device reductions, so
 gradients are averaged over all devices without any explicit collective. Multi-host runs call
@@ -47,14 +47,13 @@ def check_divisible(num_envs: int, mesh: Mesh) -> None:
 def state_shardings(abstract_state: Any, mesh: Mesh) -> Any:
     """Shardings for a training state: its per-env fields split on their leading env axis, the rest replicated.
 
-    The per-env fields are `rollout`, or those the state's class names in `PER_ENV_FIELDS`.
+    The per-env fields are those the state's class names in `PER_ENV_FIELDS`.
     """
     replicated = NamedSharding(mesh, PartitionSpec())
     batched = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
     shardings = jax.tree.map(lambda _: replicated, abstract_state)
-    per_env_fields = getattr(abstract_state, "PER_ENV_FIELDS", ("rollout",))
     return shardings.replace(**{name: jax.tree.map(lambda _: batched, getattr(abstract_state, name))
-                                for name in per_env_fields})
+                                for name in abstract_state.PER_ENV_FIELDS})
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

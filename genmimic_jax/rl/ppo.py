@@ -7,7 +7,7 @@ PPO (+ value loss, entropy bonus, symmetry terms), then the observation statisti
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.struct
 import jax
@@ -28,6 +28,9 @@ LR_SCHEDULES = ("constant", "linear", "adaptive_kl")
 @flax.struct.dataclass
 class PPOState:
     """Everything a PPO run needs to continue exactly (this is what checkpoints hold)."""
+
+    # Per-env fields, sharded on their leading env axis (`distributed.state_shardings`).
+    PER_ENV_FIELDS: ClassVar[tuple[str, ...]] = ("rollout",)
 
     params: Params
     opt_state: optax.OptState

@@ -108,8 +108,11 @@ KP = _per_joint({"hip": 200.0, "knee": 300.0, "ankle": 300.0, "waist": 200.0, "w
                  "wrist_yaw": 20.0, "shoulder": 40.0, "elbow": 40.0, "wrist_roll": 40.0})
 KD = _per_joint({"hip": 4.0, "knee": 6.0, "ankle": 6.0, "waist": 5.0, "wrist_pitch": 0.5,
                  "wrist_yaw": 0.5, "shoulder": 1.0, "elbow": 1.0, "wrist_roll": 1.0})
-# Policy action a maps to the joint target DEFAULT_POSE + ACTION_SCALE * a (radians per unit action).
-ACTION_SCALE = np.full(NUM_JOINTS, 0.5, dtype=np.float32)
+# Policy action a maps to the joint target DEFAULT_POSE + ACTION_SCALE * a (radians per unit action). One unit of
+# action asks for a quarter of the joint's torque limit through its PD gain (BeyondMimic's rule), so unit-std
+# exploration noise is equally strong on every joint: a uniform 0.5 rad at std 0.37 asked the ankles (kp 300) for
+# 55 N m of noise against a 50 N m limit, and the G1 toppled within a second.
+ACTION_SCALE = (0.25 * TORQUE_LIMITS / KP).astype(np.float32)
 
 # Slightly crouched standing pose; DEFAULT_ROOT_HEIGHT puts the soles on the floor.
 DEFAULT_POSE = _per_joint(
