@@ -47,8 +47,12 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert checkpointer.latest_step() == 6
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "6"]
     raw_state, raw_config = checkpointer.restore_raw()
+    policy_fields, _ = checkpointer.restore_raw(fields=("params", "normalizer", "teacher"))
     checkpointer.close()
     np.testing.assert_array_equal(raw_state["params"]["log_std"], np.asarray(resumed.params["log_std"]))
+    assert "rollout" in raw_state and sorted(policy_fields) == ["normalizer", "params"]
+    for a, b in zip(jax.tree.leaves(policy_fields["params"]), jax.tree.leaves(raw_state["params"])):
+        np.testing.assert_array_equal(a, b)
     assert raw_config["ppo"]["actor_obs"] == "privileged"
 
     # Logs: one value per update across both sessions of the resumed run, readable and plottable.

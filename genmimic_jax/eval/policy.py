@@ -17,6 +17,8 @@ from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer
 from genmimic_jax.rl.networks import make_actor
 
 POLICY_KINDS = ("auto", "teacher", "student")
+# The training-state fields a policy is read from (a student run's also holds its frozen teacher).
+_POLICY_FIELDS = ("params", "normalizer", "teacher")
 
 
 class PolicyLoadError(ValueError):
@@ -85,7 +87,7 @@ def load_policy(run_dir: str | pathlib.Path, which: str = "auto", step: int | No
         raise PolicyLoadError(f"{run_dir}: not a run directory (no checkpoints/ folder)")
     checkpointer = Checkpointer(run_dir / "checkpoints")
     try:
-        state, config = checkpointer.restore_raw(step)
+        state, config = checkpointer.restore_raw(step, fields=_POLICY_FIELDS)
         step = checkpointer.latest_step() if step is None else step
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         raise PolicyLoadError(f"{run_dir}: cannot read the checkpoint ({' '.join(str(error).split())})") from None

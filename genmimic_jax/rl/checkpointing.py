@@ -46,20 +46,28 @@ class Checkpointer:
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
         return _with_empty(abstract_state, restored["state"])
 
-    def restore_raw(self, step: int | None = None) -> tuple[dict, dict]:
+    def restore_raw(self, step: int | None = None,
+                    fields: tuple[str, ...] | None = None) -> tuple[dict, dict]:
         """The state at `step` (default: latest) as nested dicts of numpy arrays, and the config dict.
 
-        Reads checkpoints of any device layout (e.g. a multi-host or GPU run, read on one CPU).
+        Reads checkpoints of any device layout (e.g. a multi-host or GPU run, read on one CPU). `fields` names
+        the top-level state fields to read where the state has them (default: all), so that reading a policy's weights does not load the
+        per-env rollout or DAgger dataset.
         """
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"{self.directory}: no checkpoint to restore")
-        # numpy targets: without them orbax restores onto the saved devices and fails where those are missing.
         metadata = self._manager.item_metadata(step)["state"].tree
+        if fields is not None:
+            metadata = {name: tree for name, tree in metadata.items() if name in fields}
+        # numpy targets: without them orbax restores onto the saved devices and fails where those are missing.
         as_numpy = jax.tree.map(lambda leaf: np.empty(leaf.shape, leaf.dtype), metadata)
-        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(as_numpy),
-                                                                        config=ocp.args.JsonRestore()))
-        return restored["state"], restored["config"]
+        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata)
+        state = ocp.PyTreeCheckpointer().restore(
+            self.directory / str(step) / "state",
+            args=ocp.args.PyTreeRestore(as_numpy, restore_args=restore_args, partial_restore=True))
+        config = self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+        return state, config
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
