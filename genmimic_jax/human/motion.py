@@ -257,11 +257,7 @@ def load_npz(path: str | os.PathLike) -> HumanMotion:
       MotionFormatError: unreadable file, missing or malformed keys, or an implausible motion.
     """
     name = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise MotionFormatError(f"{name}: cannot read as .npz ({_one_line(error)})") from None
+    arrays = read_npz(path, MotionFormatError)
     missing = [key for key in ("positions", "fps", "joint_names") if key not in arrays]
     if missing:
         raise MotionFormatError(f"{name}: missing keys {', '.join(missing)}")
@@ -282,6 +278,15 @@ def load_npz(path: str | os.PathLike) -> HumanMotion:
     )
     validate(motion)
     return dataclasses.replace(motion, source=str(arrays["source"]) if "source" in arrays else name)
+
+
+def read_npz(path: str | os.PathLike, error_type: type[Exception]) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file, never unpickling; an unreadable file raises `error_type` naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise error_type(f"{path}: cannot read as .npz ({_one_line(error)})") from None
 
 
 def _one_line(error: BaseException) -> str:

@@ -7,10 +7,10 @@ import json
 import os
 import pathlib
 import tempfile
-import zipfile
 
 import numpy as np
 
+from genmimic_jax.human.motion import read_npz
 from genmimic_jax.robot.g1 import constants
 
 
@@ -76,11 +76,7 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
       RobotMotionError: unreadable file, missing keys, wrong shapes, non-finite values or unknown keypoints.
     """
     name = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise RobotMotionError(f"{name}: cannot read as .npz ({' '.join(str(error).split())})") from None
+    arrays = read_npz(path, RobotMotionError)
     missing = [k for k in ("qpos", "fps", "keypoints", "keypoint_names") if k not in arrays]
     if missing:
         raise RobotMotionError(f"{name}: missing keys {', '.join(missing)}")
