@@ -1,8 +1,20 @@
 """Runnable entry points: `python -m experiments.<name>` (absl apps; configs in `configs/`)."""
 
 import os
+import sys
 
-import jax
+
+def _one_line_interrupt(kind, value, traceback):
+    """Ctrl-C before an entry point's main runs (e.g. while JAX imports): one line, not a traceback."""
+    if issubclass(kind, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, value, traceback)
+
+
+sys.excepthook = _one_line_interrupt
+
+import jax  # noqa: E402
 
 # MJX environments and their training steps take minutes to compile on a CPU. With GENMIMIC_JAX_CACHE=<folder>,
 # compiled programs are kept there and a later run with the same shapes loads them (measured: 87 s -> 18 s for four
