@@ -18,8 +18,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import configs.ablate
-from genmimic_jax.rl.experiments import USER_ERRORS, train
-from genmimic_jax.rl.logging import read_scalars
+from genmimic_jax.rl.launch import USER_ERRORS, train
+from genmimic_jax.rl.metrics_log import read_scalars
 from genmimic_jax.rl.runner import write_json_atomic
 
 _CONFIG = config_flags.DEFINE_config_file("config", configs.ablate.__file__, "Ablation config.")

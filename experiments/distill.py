@@ -10,7 +10,7 @@ from absl import app
 from ml_collections import config_flags
 
 import configs.distill
-from genmimic_jax.rl.experiments import run_from_command_line, distill
+from genmimic_jax.rl.launch import run_from_command_line, distill
 
 _CONFIG = config_flags.DEFINE_config_file("config", configs.distill.__file__, "Distillation config.")
 

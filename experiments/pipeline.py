@@ -117,7 +117,7 @@ def _policy_dirs(config, output_dir: pathlib.Path) -> tuple[pathlib.Path, bool]:
 
 def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathlib.Path:
     """Teacher PPO, then DAgger (what experiments.train and experiments.distill run); returns the student's run."""
-    from genmimic_jax.rl import experiments
+    from genmimic_jax.rl import launch
 
     runs = output_dir / "runs"
     teacher, student = config.teacher, config.student
@@ -128,8 +128,8 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathli
           f"{teacher.ppo.num_updates} updates x {env_steps} env steps ({teacher.env.num_envs} envs), then student: "
           f"DAgger, {student.dagger.num_updates} updates. A quick policy for the demo, not a converged one; the "
           f"first minutes of each are JIT compilation.", flush=True)
-    experiments.train(teacher)
-    return experiments.distill(student)
+    launch.train(teacher)
+    return launch.distill(student)
 
 
 def run(config) -> dict:

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from genmimic_jax.rl.logging import LogReadError, read_scalars  # noqa: E402
+from genmimic_jax.rl.metrics_log import LogReadError, read_scalars  # noqa: E402
 
 DEFAULT_TAGS = ("episode/return", "episode/length", "env/tracking_error", "loss/policy", "loss/value",
                 "policy/kl", "symmetry/actor_error", "distill/action_error", "time/env_steps_per_s")

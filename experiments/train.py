@@ -10,7 +10,7 @@ from absl import app
 from ml_collections import config_flags
 
 import configs.train
-from genmimic_jax.rl.experiments import run_from_command_line, train
+from genmimic_jax.rl.launch import run_from_command_line, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", configs.train.__file__, "Training config.")
 

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from genmimic_jax.rl import env_factory, logging, ppo, runner
+from genmimic_jax.rl import env_factory, metrics_log, ppo, runner
 from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer
 from rl_toy_runs import small_config
 
@@ -56,7 +56,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert raw_config["ppo"]["actor_obs"] == "privileged"
 
     # Logs: one value per update across both sessions of the resumed run, readable and plottable.
-    scalars = logging.read_scalars(run_dir / "logs")
+    scalars = metrics_log.read_scalars(run_dir / "logs")
     steps, values = scalars["episode/length"]
     np.testing.assert_array_equal(steps, np.arange(1, 7))
     assert np.all(np.isfinite(values))
@@ -70,17 +70,17 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
 
 
 def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
-    with pytest.raises(logging.LogReadError, match="no TensorBoard event files"):
-        logging.read_scalars(tmp_path)
-    writer = logging.Logger(tmp_path / "logs", total_updates=1)
+    with pytest.raises(metrics_log.LogReadError, match="no TensorBoard event files"):
+        metrics_log.read_scalars(tmp_path)
+    writer = metrics_log.Logger(tmp_path / "logs", total_updates=1)
     writer.write(1, {"a": 1.0})
     writer.close()
     event_file = next((tmp_path / "logs").iterdir())
     data = bytearray(event_file.read_bytes())
     data[-6] ^= 0xFF  # flip a payload byte of the last record
     event_file.write_bytes(bytes(data))
-    with pytest.raises(logging.LogReadError, match="corrupt record"):
-        logging.read_scalars(tmp_path / "logs")
+    with pytest.raises(metrics_log.LogReadError, match="corrupt record"):
+        metrics_log.read_scalars(tmp_path / "logs")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Checkpointer(tmp_path / "empty").restore_raw()
     result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={tmp_path / 'empty'}"],

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from genmimic_jax.rl import logging
+from genmimic_jax.rl import metrics_log
 from genmimic_jax.rl.checkpointing import Checkpointer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_two_process_training_resumes_and_equals_one_process(tmp_path):
     config = json.loads((multi_dir / "config.json").read_text())
     assert (config["run"]["num_processes"], config["run"]["process_id"]) == (2, 0)
     assert len(list((multi_dir / "logs").iterdir())) == 2  # one event file per session
-    steps, lengths = logging.read_scalars(multi_dir / "logs")["episode/length"]
+    steps, lengths = metrics_log.read_scalars(multi_dir / "logs")["episode/length"]
     np.testing.assert_array_equal(steps, np.arange(1, 5))
     assert np.all(np.isfinite(lengths))
 

@@ -7,6 +7,7 @@
   rollout          -> `lax.scan` rollouts with episode statistics
   normalization    -> running observation statistics
   runner           -> jitted chunks of updates with logging, checkpoints and exact resume, over a device mesh
-  distributed, checkpointing, logging, env_factory, experiments -> the pieces the runner and entry points use
+  distributed, checkpointing, metrics_log -> the pieces the runner uses (metrics_log: TensorBoard event files, stdout lines)
+  env_factory, launch -> what the train and distill entry points run (`launch.train`, `launch.distill`)
   toy_env          -> a tiny symmetric tracking task with the tracking env's interface (test/benchmark fixture)
 """

@@ -20,7 +20,7 @@ import ml_collections
 from genmimic_jax.rl import distributed
 from genmimic_jax.rl.algorithm import Algorithm, Metrics, scan_updates
 from genmimic_jax.rl.checkpointing import Checkpointer, abstract_with_shardings
-from genmimic_jax.rl.logging import Logger
+from genmimic_jax.rl.metrics_log import Logger
 
 
 def write_json_atomic(path: pathlib.Path, data: Any) -> None:
