@@ -8,7 +8,7 @@ setuptools.setup(
     description="GenMimic in JAX: human motion from generated video to Unitree G1 tracking policies.",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["genmimic_jax*", "experiments*", "configs*"]),
-    package_data={"genmimic_jax.robot.g1": ["*.xml"]},
+    package_data={"genmimic_jax.robot.g1": ["*.xml", "meshes/*.stl", "meshes/LICENSE", "meshes/README.md"]},
     install_requires=[
         "jax>=0.9.2,<0.10",
         "jaxlib>=0.9.2,<0.10",
@@ -28,6 +28,7 @@ setuptools.setup(
         "tqdm>=4.66,<5",
         "matplotlib>=3.9,<4",
         "imageio>=2.34,<3",
+        "imageio-ffmpeg>=0.5.1,<0.7",  # MP4 videos: 0.6.0 installs 77 MB; 0.8.1 bundles a 165 MB ffmpeg
     ],
     extras_require={
         "smplx": ["torch==2.13.0", "smplx==0.1.28"],
