@@ -10,19 +10,18 @@ episode length, tracking error and symmetry error is printed and written to runs
 import ast
 import copy
 import pathlib
-import sys
 
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
 import configs.ablate
-from genmimic_jax.rl.launch import USER_ERRORS, train
+from experiments import cli
+from genmimic_jax import files
+from genmimic_jax.rl.launch import train
 from genmimic_jax.rl.metrics_log import read_scalars
-from genmimic_jax.rl.runner import write_json_atomic
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.ablate.__file__, "Ablation config.")
+_CONFIG = cli.define_config(configs.ablate.__file__, "Ablation config.")
 _VARIANTS = flags.DEFINE_list("variants", None, "variants to run, in order (default: all in the config)")
 
 SUMMARY_TAGS = ("episode/return", "episode/length", "env/tracking_error", "symmetry/actor_error")
@@ -91,19 +90,18 @@ def ablate(config: ml_collections.ConfigDict, variants: list[str]) -> dict[str, 
     return rows
 
 
-def main(argv):
-    del argv
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
     logging.set_verbosity(logging.WARNING)
     config = _CONFIG.value
     variants = _VARIANTS.value or list(config.ablation.variants)
-    try:
-        rows = ablate(config, variants)
-    except USER_ERRORS as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
+    summary = pathlib.Path(config.runs_dir) / config.name / "summary.json"
+    files.check_output(summary, "json")  # before hours of training
+    rows = ablate(config, variants)
     print(format_table(rows))
-    write_json_atomic(pathlib.Path(config.runs_dir) / config.name / "summary.json", rows)
+    files.write_json(summary, rows)
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -3,7 +3,9 @@
 Exit status (README, "Exit status"):
   0    done.
   1    an input was refused (a file, a config value, an output that must not be replaced), or some files of a folder
-       failed: one `error: <file or flag>: <problem>` line each on stderr, no traceback.
+       failed: one `error: <file or flag>: <problem>` line each on stderr, no traceback. The library raises
+       `genmimic_jax.errors.InputError` for these; a `ValueError` (what the training code's config checks raise) is
+       reported the same way.
   2    the command line is wrong (unknown flag or config field, a value of the wrong type, a missing flag).
   130  interrupted (Ctrl-C): one `interrupted` line; no half-written output is left.
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from absl import app, flags
 from ml_collections import config_flags
 
-from genmimic_jax.errors import InputError, one_line
+from genmimic_jax.errors import one_line
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -34,7 +36,7 @@ def exit_status(body: Callable[[], int | None]) -> int:
     except app.UsageError as error:
         print_error(error)
         return EXIT_USAGE
-    except InputError as error:
+    except ValueError as error:  # InputError, and the config checks of the training code
         print_error(error)
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -74,22 +76,33 @@ def no_arguments(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
-def _existing(name: str) -> flags.FlagHolder | None:
-    """The holder of an already defined flag: entry points share names, and tests import several of them."""
-    return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name]) if name in flags.FLAGS else None
+def _define_once(name: str, define: Callable[[], flags.FlagHolder]) -> flags.FlagHolder:
+    """`define()`, or the holder of the flag already defined under `name`: entry points share flag names, and a
+    process (a test session) may import several of them."""
+    if name in flags.FLAGS:
+        return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
+    return define()
 
 
 def define_config(default_file: str, help_text: str) -> flags.FlagHolder:
-    """The `--config` flag (an ml_collections config file; one per process, so the first definition stands)."""
-    return _existing("config") or config_flags.DEFINE_config_file("config", default_file, help_text)
+    """The `--config` flag (an ml_collections config file; one per process, so the first definition stands).
+
+    ml_collections reads the `--config.<field>` overrides of `sys.argv` here, at definition; an unknown field is one
+    line and exit status 2.
+    """
+    try:
+        return _define_once("config", lambda: config_flags.DEFINE_config_file("config", default_file, help_text))
+    except (AttributeError, KeyError) as error:
+        print_error(_flag_problem(error, sys.argv[1:]))
+        sys.exit(EXIT_USAGE)
 
 
 def define_string(name: str, help_text: str, default: str | None = None) -> flags.FlagHolder:
     """A string flag shared by several entry points (`--input`, `--output`)."""
-    return _existing(name) or flags.DEFINE_string(name, default, help_text)
+    return _define_once(name, lambda: flags.DEFINE_string(name, default, help_text))
 
 
 def define_overwrite() -> flags.FlagHolder:
     """`--overwrite`: allow outputs to replace existing files of another kind (never an input of the same run)."""
-    return _existing("overwrite") or flags.DEFINE_boolean(
-        "overwrite", False, "Replace existing files of another kind at the output paths (never an input).")
+    return _define_once("overwrite", lambda: flags.DEFINE_boolean(
+        "overwrite", False, "Replace existing files of another kind at the output paths (never an input)."))

@@ -6,19 +6,21 @@
 The student trains in the teacher's environment (its config.json) on the 'actor' observations.
 """
 
-from absl import app
-from ml_collections import config_flags
+from absl import logging
 
 import configs.distill
-from genmimic_jax.rl.launch import run_from_command_line, distill
+from experiments import cli
+from genmimic_jax.rl import launch
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.distill.__file__, "Distillation config.")
+_CONFIG = cli.define_config(configs.distill.__file__, "Distillation config.")
 
 
-def main(argv):
-    del argv
-    run_from_command_line(distill, _CONFIG.value)
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
+    print(f"done: {launch.distill(_CONFIG.value)}")
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -4,18 +4,22 @@
         [--config.backend=mjx] [--config.noise_suite=True] [--config.render=True] [--config.output_dir=out/]
 
 Prints the per-clip table and writes report.json, report.txt, rollouts/<clip>.npz (simulated qpos), plots/ and,
-with --config.render, videos/<clip>.gif (robot with the goal keypoints as spheres) into the output folder.
+with --config.render, videos/<clip>.gif (robot with the goal keypoints as spheres) into the output folder. Outputs are
+checked before the evaluation: they never replace an input, nor an existing file of another kind unless --overwrite.
+Exit status as in experiments.cli.
 """
 
 import pathlib
-import sys
 
 from absl import app
-from ml_collections import config_flags
 
 import configs.evaluate
+from experiments import cli
+from genmimic_jax.errors import InputError
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.evaluate.__file__, "Evaluation options.")
+_CONFIG = cli.define_config(configs.evaluate.__file__, "Evaluation options.")
+_OVERWRITE = cli.define_overwrite()
+BACKENDS = ("mujoco", "mjx")
 
 
 def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format: str) -> list[str]:
@@ -39,42 +43,56 @@ def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format
     return lines
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = _CONFIG.value
+def check_config(config) -> None:
+    """Refuses missing or out-of-range options before anything is loaded."""
+    if not config.checkpoint or not config.motion_dir:
+        raise app.UsageError("--config.checkpoint (a run directory) and --config.motion_dir are required")
+    if config.backend not in BACKENDS:
+        raise InputError(f"--config.backend: must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
+    if config.threads < 1:
+        raise InputError(f"--config.threads: must be at least 1, got {config.threads}")
+    if not config.success_threshold > 0:
+        raise InputError(f"--config.success_threshold: must be a positive distance (m), got {config.success_threshold}")
+
+
+def run(config, overwrite: bool = False) -> int:
+    """Evaluates as `config` (configs/evaluate.py) says; returns the exit status."""
+    check_config(config)
     if config.render:
         from genmimic_jax.viz import gl  # before anything imports mujoco
 
         gl.select_gl_backend()
+    from experiments.export import require_g1_policy
+    from genmimic_jax import files
     from genmimic_jax.eval import evaluate
-    from genmimic_jax.eval.policy import PolicyLoadError, load_policy
-    from genmimic_jax.envs.motion_lib import MotionLibError
+    from genmimic_jax.eval.policy import load_policy
     from genmimic_jax.retarget.io import load_robot_motions
 
-    if not config.checkpoint or not config.motion_dir:
-        print("error: --config.checkpoint (a run directory) and --config.motion_dir are required", file=sys.stderr)
-        return 2
     output_dir = pathlib.Path(config.output_dir)
-    try:
-        policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
-        clips, names = load_robot_motions(config.motion_dir, config.max_clips)
-        levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
-        print(f"evaluating the {policy.kind} policy of {policy.run_dir} (step {policy.step}) on {len(clips)} clip(s) "
-              f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
-        report = evaluate.evaluate(policy, clips, names, config.backend, config.success_threshold, levels,
-                                   config.noise_seed, config.threads)
-    except (PolicyLoadError, MotionLibError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    paths = evaluate.write_report(report, output_dir)
+    policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
+    require_g1_policy(policy)
+    clips, names = load_robot_motions(config.motion_dir, config.max_clips)
+    inputs = [clip.path for clip in clips] + [policy.run_dir / "config.json"]
+    for path, kind in evaluate.report_paths(output_dir, names).values():
+        files.check_output(path, kind, inputs=inputs, overwrite=overwrite)
+    levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
+    print(f"evaluating the {policy.kind} policy of {policy.run_dir} (step {policy.step}) on {len(clips)} clip(s) "
+          f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
+    report = evaluate.evaluate(policy, clips, names, config.backend, config.success_threshold, levels,
+                               config.noise_seed, config.threads)
+    paths = evaluate.write_report(report, output_dir, overwrite)
     print(evaluate.format_report(report))
     if config.render:
         for line in render_videos(report, output_dir, config.render_clips, config.render_format):
             print(line)
     print(f"wrote {paths['json']}, {paths['text']}, {len(report.clip_names)} rollout(s) in {output_dir / 'rollouts'}")
-    return 0
+    return cli.EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
+    return run(_CONFIG.value, _OVERWRITE.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -2,41 +2,58 @@
 
     python -m experiments.export --config.checkpoint=runs/student [--config.policy=teacher] [--config.output=p.onnx]
 
-Prints the file written, the observation it reads and the largest onnxruntime-vs-JAX action difference.
+Prints the file written, the observation it reads and the largest onnxruntime-vs-JAX action difference. The output
+(checked before the export) never replaces an existing file that is not an ONNX model, such as the run's config.json,
+unless --overwrite. Exit status as in experiments.cli.
 """
 
 import pathlib
-import sys
 
 from absl import app
-from ml_collections import config_flags
 
 import configs.export
-from genmimic_jax.eval.policy import PolicyLoadError, load_policy
-from genmimic_jax.export import onnx_export
+from experiments import cli
+from genmimic_jax.errors import InputError
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.export.__file__, "Export options (configs/export.py).")
+_CONFIG = cli.define_config(configs.export.__file__, "Export options (configs/export.py).")
+_OVERWRITE = cli.define_overwrite()
+
+G1_TASK = "g1_tracking"
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = _CONFIG.value
+def require_g1_policy(policy) -> None:
+    """Refuses a policy trained on another task than G1 tracking (e.g. the toy task)."""
+    task = policy.run_config.get("env_name", G1_TASK)
+    if task != G1_TASK:
+        raise InputError(f"{policy.run_dir}: a run of the {task!r} task, not of {G1_TASK!r}")
+
+
+def run(config, overwrite: bool = False) -> int:
+    """Exports as `config` (configs/export.py) says; returns the exit status."""
+    from genmimic_jax.eval.policy import load_policy
+    from genmimic_jax.export import onnx_export
+
     if not config.checkpoint:
-        print("error: --config.checkpoint (a run directory) is required", file=sys.stderr)
-        return 2
-    try:
-        policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
-        output = pathlib.Path(config.output or pathlib.Path(config.checkpoint) / f"policy_{policy.kind}.onnx")
-        _, max_error = onnx_export.export_policy(policy, output, config.parity_samples, config.parity_tolerance)
-    except (PolicyLoadError, onnx_export.ExportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise app.UsageError("--config.checkpoint (a run directory) is required")
+    if config.parity_samples < 1:
+        raise InputError(f"--config.parity_samples: must be at least 1, got {config.parity_samples}")
+    policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
+    require_g1_policy(policy)
+    output = pathlib.Path(config.output or pathlib.Path(config.checkpoint) / f"policy_{policy.kind}.onnx")
+    if output.suffix != ".onnx":
+        raise InputError(f"{output}: --config.output must be an .onnx file path")
+    _, max_error = onnx_export.export_policy(policy, output, config.parity_samples, config.parity_tolerance,
+                                             overwrite=overwrite)
     print(f"wrote {output}: {policy.kind} policy (step {policy.step}), input 'obs' [{policy.obs_size}] "
           f"('{policy.obs_key}' observation), output 'actions' [29] in DDS motor order; "
           f"onnxruntime vs JAX max |diff| {max_error:.2e}")
-    return 0
+    return cli.EXIT_OK
+
+
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
+    return run(_CONFIG.value, _OVERWRITE.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,27 +18,26 @@ and summary.json with the figures printed at the end.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import shutil
-import sys
-import tempfile
 import time
 
-from absl import app, logging
-from ml_collections import config_flags
+from absl import logging
 
 from genmimic_jax.viz import gl
 
 gl.select_gl_backend()  # before anything imports mujoco (the configs below do): it reads MUJOCO_GL once
 
 import configs.pipeline  # noqa: E402
+from experiments import cli  # noqa: E402
+from genmimic_jax import files  # noqa: E402
+from genmimic_jax.errors import InputError  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.pipeline.__file__, "Pipeline options.")
+_CONFIG = cli.define_config(configs.pipeline.__file__, "Pipeline options.")
+_OVERWRITE = cli.define_overwrite()
 
 
-class PipelineError(RuntimeError):
+class PipelineError(InputError):
     """A stage cannot go on; the message says which and why."""
 
 
@@ -69,10 +68,20 @@ class Stages:
         return time.perf_counter() - self.start
 
 
-def _write_json(path: pathlib.Path, data) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
-        json.dump(data, tmp, indent=2)
-    os.replace(tmp.name, path)
+def check_outputs(config, output_dir: pathlib.Path, name: str, source: pathlib.Path, overwrite: bool) -> None:
+    """Refuses, before any stage runs, outputs that would replace the input or a file of another kind."""
+    from experiments.ingest import check_config
+    from genmimic_jax.eval import evaluate
+
+    check_config(config.ingest)
+    inputs = [source] + ([pathlib.Path(config.checkpoint) / "config.json"] if config.checkpoint else [])
+    outputs = [(output_dir / "human" / f"{name}.npz", "human_motion"),
+               (output_dir / "retargeted" / f"{name}.npz", "robot_motion"),
+               (output_dir / "retarget_report.json", "json"), (output_dir / "policy.onnx", "onnx"),
+               (output_dir / "sim2sim.json", "json"), (output_dir / "summary.json", "json"),
+               *evaluate.report_paths(output_dir / "evaluation", [name]).values()]
+    for path, kind in outputs:
+        files.check_output(path, kind, inputs=inputs, overwrite=overwrite)
 
 
 def _input_motion(config, output_dir: pathlib.Path) -> pathlib.Path:
@@ -132,7 +141,7 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathli
     return launch.distill(student)
 
 
-def run(config) -> dict:
+def run(config, overwrite: bool = False) -> dict:
     """Runs every stage; returns the summary (also written to summary.json)."""
     import numpy as np
 
@@ -154,8 +163,8 @@ def run(config) -> dict:
     stages.begin("ingest", "the human motion as a canonical SMPL-24 keypoint motion")
     source = _input_motion(config, output_dir)
     name = evaluate.safe_name(source.name)
+    check_outputs(config, output_dir, name, source, overwrite)
     human_path = output_dir / "human" / f"{name}.npz"
-    human_path.parent.mkdir(parents=True, exist_ok=True)
     options = config.ingest
     human = load_motion(source, up_axis=options.up_axis, unit=options.unit, on_floor=options.on_floor,
                         model_dir=options.model_dir or None)
@@ -164,7 +173,7 @@ def run(config) -> dict:
         human = trim(human, int(round(options.start_s * human.fps)), stop)
     if options.fps > 0 and options.fps != human.fps:
         human = resample(human, options.fps)
-    save_npz(human, human_path)
+    save_npz(human, human_path, inputs=[source], overwrite=overwrite)
     height = f", subject height {human.height:.2f} m" if human.height else ""
     print(f"{source}: {human.num_frames} frames at {human.fps:g} fps ({human.duration:.2f} s){height} -> {human_path}")
     summary["input"] = {"source": str(source), "frames": human.num_frames, "fps": human.fps}
@@ -172,10 +181,9 @@ def run(config) -> dict:
     stages.begin("retarget", "to the G1 (whole-trajectory optimisation in JAX)")
     result = retarget_pipeline.Retargeter(config.retarget)([human])[0]
     motion_dir = output_dir / "retargeted"
-    motion_dir.mkdir(exist_ok=True)
     robot_path = motion_dir / f"{name}.npz"
-    robot_io.save_robot_motion(result.motion, robot_path, result.report)
-    _write_json(output_dir / "retarget_report.json", result.report)
+    robot_io.save_robot_motion(result.motion, robot_path, result.report, inputs=[source], overwrite=overwrite)
+    files.write_json(output_dir / "retarget_report.json", result.report, overwrite=overwrite)
     print(retarget_report.format_table({name: result.report}))
     print(f"-> {robot_path}")
 
@@ -195,7 +203,7 @@ def run(config) -> dict:
     report = evaluate.evaluate(policy, [result.motion], [name], ev.backend, ev.success_threshold, levels,
                                ev.noise_seed, ev.threads)
     eval_dir = output_dir / "evaluation"
-    paths = evaluate.write_report(report, eval_dir)
+    paths = evaluate.write_report(report, eval_dir, overwrite)
     print(evaluate.format_report(report))
     print(f"-> {paths['json']}, {paths[f'rollout:{name}']} (simulated qpos)")
     summary["evaluation"] = {"overall": report.overall, "per_clip": report.per_clip[name],
@@ -205,7 +213,8 @@ def run(config) -> dict:
 
     stages.begin("export", "the policy to ONNX (normalisation folded in, DDS motor order)")
     onnx_path = output_dir / "policy.onnx"
-    _, parity = onnx_export.export_policy(policy, onnx_path, real_observations=report.rollout.obs[0])
+    _, parity = onnx_export.export_policy(policy, onnx_path, real_observations=report.rollout.obs[0],
+                                          overwrite=overwrite)
     print(f"-> {onnx_path}: onnxruntime vs JAX max |action difference| {parity:.2e} on "
           f"{256 + report.rollout.obs.shape[1]} observations (random and from the rollout)")
     summary["export"] = {"path": str(onnx_path), "parity_max_abs_error": parity}
@@ -236,7 +245,7 @@ def run(config) -> dict:
                               eval_dir / "plots" / "sim2sim.png")
         summary["sim2sim"] = dict(comparison["summary"], compared_with=other_name,
                                   c_mpjpe_mm=metrics.mpjpe_mm(c_run.keypoints[1:], reference["keypoints"][1:]))
-        _write_json(output_dir / "sim2sim.json", summary["sim2sim"])
+        files.write_json(output_dir / "sim2sim.json", summary["sim2sim"], overwrite=overwrite)
         s = summary["sim2sim"]
         print(f"ONNX in C MuJoCo: mean keypoint error {s['c_mean_error_mm']:.1f} mm; {other_name}: "
               f"{s['other_mean_error_mm']:.1f} mm; distance between the two runs: mean {s['mean_divergence_mm']:.2f} "
@@ -256,7 +265,7 @@ def run(config) -> dict:
     stages.finish()
     summary["stage_seconds"] = stages.seconds
     summary["total_seconds"] = round(stages.elapsed(), 1)
-    _write_json(output_dir / "summary.json", summary)
+    files.write_json(output_dir / "summary.json", summary, overwrite=overwrite)
     overall = report.overall
     print(f"\ndone in {summary['total_seconds']:.0f} s: success {overall['success_rate']:.0f}%, global MPJPE "
           f"{overall['mpjpe_mm']:.1f} mm, root-relative {overall['root_relative_mpjpe_mm']:.1f} mm; "
@@ -265,23 +274,11 @@ def run(config) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
-    from genmimic_jax.eval.policy import PolicyLoadError
-    from genmimic_jax.export.onnx_export import ExportError
-    from genmimic_jax.human.motion import MotionFormatError
-    from genmimic_jax.retarget.io import RobotMotionError
-    from genmimic_jax.rl.checkpointing import CheckpointError
-
-    try:
-        run(_CONFIG.value)
-    except (PipelineError, MotionFormatError, RobotMotionError, PolicyLoadError, ExportError, CheckpointError,
-            ValueError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    return 0
+    run(_CONFIG.value, _OVERWRITE.value)
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,17 +5,16 @@
 """
 
 import math
-import os
 import pathlib
-import sys
-import tempfile
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from experiments import cli  # noqa: E402
+from genmimic_jax import files  # noqa: E402
 from genmimic_jax.rl.metrics_log import LogReadError, read_scalars  # noqa: E402
 
 DEFAULT_TAGS = ("episode/return", "episode/length", "env/tracking_error", "loss/policy", "loss/value",
@@ -53,25 +52,22 @@ def plot(logdir: pathlib.Path, out: pathlib.Path, tags: list[str] | None = None)
     if len(runs) > 1:
         axes.flat[0].legend(fontsize="small")
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".png", delete=False) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)
-    os.replace(tmp.name, out)
+    try:
+        files.write_atomic(out, lambda file: figure.savefig(file, format="png", dpi=100), "png")
+    finally:
+        plt.close(figure)
     return wanted
 
 
-def main(argv):
-    del argv
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
     logdir = pathlib.Path(_LOGDIR.value)
     out = pathlib.Path(_OUT.value) if _OUT.value else logdir / "curves.png"
-    try:
-        tags = plot(logdir, out, _TAGS.value)
-    except LogReadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    files.check_output(out, "png")
+    tags = plot(logdir, out, _TAGS.value)
     print(f"wrote {out} ({', '.join(tags)})")
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

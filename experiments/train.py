@@ -6,19 +6,21 @@
 Writes runs/<name>/config.json, checkpoints/ and logs/ (TensorBoard; plot with experiments.plot_logs).
 """
 
-from absl import app
-from ml_collections import config_flags
+from absl import logging
 
 import configs.train
-from genmimic_jax.rl.launch import run_from_command_line, train
+from experiments import cli
+from genmimic_jax.rl import launch
 
-_CONFIG = config_flags.DEFINE_config_file("config", configs.train.__file__, "Training config.")
+_CONFIG = cli.define_config(configs.train.__file__, "Training config.")
 
 
-def main(argv):
-    del argv
-    run_from_command_line(train, _CONFIG.value)
+def main(argv: list[str]) -> int:
+    cli.no_arguments(argv)
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
+    print(f"done: {launch.train(_CONFIG.value)}")
+    return cli.EXIT_OK
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

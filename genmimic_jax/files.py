@@ -32,12 +32,12 @@ PathLike = str | os.PathLike
 
 # Kinds of file the project writes, as `file_kind` recognises them.
 KINDS = ("human_motion", "robot_motion", "rollout", "body_model", "npz", "run_config", "json", "png", "gif", "mp4",
-         "onnx", "bvh", "text")
+         "onnx", "bvh", "pickle", "text")
 _DESCRIPTIONS = {
     "human_motion": "a human motion", "robot_motion": "a robot motion", "rollout": "an evaluation rollout",
     "body_model": "a body model", "npz": "an .npz archive", "run_config": "a run's config", "json": "a JSON file",
     "png": "a PNG image", "gif": "a GIF animation", "mp4": "an MP4 video", "onnx": "an ONNX model", "bvh": "a BVH file",
-    "text": "a text file", "other": "a file of another program",
+    "pickle": "a pickle", "text": "a text file", "other": "a file of another program",
 }
 _TEMPORARY = re.compile(r"^\..+?\.(?P<pid>\d+)@(?P<host>[^/]+)\.[0-9a-f]{8}\.tmp$")
 _FOREIGN_TEMPORARY_AGE_S = 24 * 3600.0  # temporaries of another host are removed once this old
@@ -106,7 +106,7 @@ def load_json(path: PathLike, error_type: type[InputError] = InputError) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise error_type(f"{path}: not valid JSON ({one_line(error)})") from None
+        raise error_type(f"{path}: malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
     except RecursionError:
         raise limits.LimitError(f"{path}: nested deeper than {limits.MAX_NESTING_DEPTH} levels") from None
     limits.check_depth(str(path), nesting_depth(value))
@@ -139,6 +139,8 @@ def file_kind(path: PathLike) -> str:
         return "empty"
     if head.startswith(b"PK"):
         return _npz_kind(path)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
     if head.startswith(b"\x89PNG"):
         return "png"
     if head.startswith(b"GIF8"):

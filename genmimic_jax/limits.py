@@ -5,7 +5,7 @@ Each `check_*` raises `LimitError` naming the file, the quantity and the allowed
 
 import math
 
-from genmimic_jax.errors import LimitError
+from genmimic_jax.errors import InputError, LimitError
 
 # Frame rates: motion capture records at up to ~480 fps and video lifters at up to 240.
 MIN_FPS, MAX_FPS = 1.0, 1000.0
@@ -26,25 +26,26 @@ JOINT_RANGE_MARGIN = 0.5
 MIN_NUM_ENVS, MAX_NUM_ENVS = 1, 1 << 20
 
 
-def check_range(name: str, what: str, value: float, low: float, high: float, unit: str = "") -> float:
-    """`value` when it is a finite number in [low, high]; else `LimitError` naming `name`, `what` and the range."""
+def check_range(name: str, what: str, value: float, low: float, high: float, unit: str = "",
+                error_type: type[InputError] = LimitError) -> float:
+    """`value` when it is a finite number in [low, high]; else `error_type` naming `name`, `what` and the range."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise LimitError(f"{name}: {what} must be a number in [{low:g}, {high:g}]{unit}, got {value!r}") from None
+        raise error_type(f"{name}: {what} must be a number in [{low:g}, {high:g}]{unit}, got {value!r}") from None
     if not (math.isfinite(number) and low <= number <= high):
-        raise LimitError(f"{name}: {what} {number:g} is outside [{low:g}, {high:g}]{unit}")
+        raise error_type(f"{name}: {what} {number:g} is outside [{low:g}, {high:g}]{unit}")
     return number
 
 
-def check_fps(name: str, fps: float) -> float:
+def check_fps(name: str, fps: float, error_type: type[InputError] = LimitError) -> float:
     """A frame rate in [MIN_FPS, MAX_FPS]."""
-    return check_range(name, "frame rate", fps, MIN_FPS, MAX_FPS, " fps")
+    return check_range(name, "frame rate", fps, MIN_FPS, MAX_FPS, " fps", error_type)
 
 
-def check_frames(name: str, num_frames: int) -> int:
+def check_frames(name: str, num_frames: int, error_type: type[InputError] = LimitError) -> int:
     """A frame count in [1, MAX_FRAMES]."""
-    return int(check_range(name, "frame count", num_frames, 1, MAX_FRAMES))
+    return int(check_range(name, "frame count", num_frames, 1, MAX_FRAMES, "", error_type))
 
 
 def check_depth(name: str, depth: int) -> None:

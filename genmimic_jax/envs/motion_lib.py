@@ -25,11 +25,12 @@ import mujoco
 import numpy as np
 from scipy.spatial import transform
 
+from genmimic_jax.errors import InputError
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
 
-class MotionLibError(ValueError):
+class MotionLibError(InputError):
     """A reference clip is unusable (wrong shape, non-finite values, bad frame rate, too short)."""
 
 
@@ -166,7 +167,7 @@ class MotionLib:
         model = g1_model.load_model(scene=True)
         names, packed, goals = [], [], []
         for i, clip in enumerate(clips):
-            name = str(getattr(clip, "source", "") or f"clip_{i}")
+            name = str(getattr(clip, "path", "") or getattr(clip, "source", "") or f"clip_{i}")  # the file first
             names.append(name)
             frames = _reference_frames(model, _resample(clip, name, fps), fps)
             packed.append(frames)

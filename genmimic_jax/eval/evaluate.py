@@ -16,7 +16,6 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from genmimic_jax import files
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import TrackingEnv
 from genmimic_jax.eval import metrics, noise
@@ -147,12 +147,6 @@ def _json_ready(value):
     return value
 
 
-def _write_atomic(path: pathlib.Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
-
-
 def safe_name(name: str) -> str:
     """A file-name-safe version of a clip name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", pathlib.Path(name).stem or name) or "clip"
@@ -171,26 +165,36 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: Report, output_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
-    """Writes report.json, report.txt, rollouts/<clip>.npz and plots/ (each file atomically); returns the paths."""
+def report_paths(output_dir: str | os.PathLike, clip_names: list[str]) -> dict[str, tuple[pathlib.Path, str]]:
+    """The files `write_report` writes (name -> (path, kind)), plots aside; check them before evaluating."""
     output_dir = pathlib.Path(output_dir)
-    (output_dir / "rollouts").mkdir(parents=True, exist_ok=True)
+    paths = {"json": (output_dir / "report.json", "json"), "text": (output_dir / "report.txt", "text")}
+    for name in clip_names:
+        paths[f"rollout:{name}"] = (output_dir / "rollouts" / f"{safe_name(name)}.npz", "rollout")
+    return paths
+
+
+def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, pathlib.Path]:
+    """Writes report.json, report.txt, rollouts/<clip>.npz and plots/ (each with `files.write_atomic`); returns the
+    paths."""
+    output_dir = pathlib.Path(output_dir)
     paths = {"json": output_dir / "report.json", "text": output_dir / "report.txt"}
-    _write_atomic(paths["json"], json.dumps(_json_ready({
+    report_json = json.dumps(_json_ready({
         "info": report.info, "clips": report.clip_names, "overall": report.overall, "per_clip": report.per_clip,
-        "noise_suite": report.noise}), indent=2))
-    _write_atomic(paths["text"], format_report(report) + "\n")
+        "noise_suite": report.noise}), indent=2).encode("utf-8")
+    files.write_atomic(paths["json"], lambda file: file.write(report_json), "json", overwrite=overwrite)
+    report_text = (format_report(report) + "\n").encode("utf-8")
+    files.write_atomic(paths["text"], lambda file: file.write(report_text), "text", overwrite=overwrite)
     lib = report.motion_lib
     ref_keypoints = np.asarray(lib.frames.keypoints)
     for n, name in enumerate(report.clip_names):
         end = int(report.rollout.last_frame()[n]) + 1
         path = output_dir / "rollouts" / f"{safe_name(name)}.npz"
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as tmp:
-            np.savez(tmp, qpos=report.rollout.qpos[n, :end].astype(np.float32),
-                     keypoints=report.rollout.keypoints[n, :end].astype(np.float32),
-                     reference_keypoints=ref_keypoints[n, :end].astype(np.float32), fps=np.float64(lib.fps),
-                     failed_at=np.int64(report.rollout.failed_at[n]), source=np.array(name))
-        os.replace(tmp.name, path)
+        arrays = dict(qpos=report.rollout.qpos[n, :end].astype(np.float32),
+                      keypoints=report.rollout.keypoints[n, :end].astype(np.float32),
+                      reference_keypoints=ref_keypoints[n, :end].astype(np.float32), fps=np.float64(lib.fps),
+                      failed_at=np.int64(report.rollout.failed_at[n]), source=np.array(name))
+        files.write_atomic(path, lambda file, arrays=arrays: np.savez(file, **arrays), "rollout", overwrite=overwrite)
         paths[f"rollout:{name}"] = path
     paths["clip_plot"] = plots.plot_clip_metrics(report.per_clip, output_dir / "plots" / "clip_metrics.png")
     if report.noise:

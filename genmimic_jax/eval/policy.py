@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genmimic_jax.errors import InputError
 from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer
 from genmimic_jax.rl.networks import make_actor
 
@@ -21,7 +22,7 @@ POLICY_KINDS = ("auto", "teacher", "student")
 _POLICY_FIELDS = ("params", "normalizer", "teacher")
 
 
-class PolicyLoadError(ValueError):
+class PolicyLoadError(InputError):
     """A run directory without a usable policy; the message names the directory and the problem."""
 
 
@@ -89,10 +90,19 @@ def load_policy(run_dir: str | pathlib.Path, which: str = "auto", step: int | No
     try:
         state, config = checkpointer.restore_raw(step, fields=_POLICY_FIELDS)
         step = checkpointer.latest_step() if step is None else step
-    except (CheckpointError, FileNotFoundError, ValueError) as error:
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as error:  # missing, truncated, foreign
         raise PolicyLoadError(f"{run_dir}: cannot read the checkpoint ({' '.join(str(error).split())})") from None
     finally:
         checkpointer.close()
+    try:
+        return _policy_from(run_dir, which, step, state, config)
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        raise PolicyLoadError(f"{run_dir}: the checkpoint lacks {' '.join(str(error).split())} (a run of another "
+                              "task, or of an older format?)") from None
+
+
+def _policy_from(run_dir: pathlib.Path, which: str, step: int, state: dict, config: dict) -> Policy:
+    """The policy `which` of a restored checkpoint (see `load_policy`)."""
     is_student_run = "dagger" in config
     kind = ("student" if is_student_run else "teacher") if which == "auto" else which
     if kind == "student" and not is_student_run:

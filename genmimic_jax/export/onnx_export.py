@@ -14,7 +14,6 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from genmimic_jax import files
 from genmimic_jax.envs import observations, randomization
+from genmimic_jax.errors import InputError
 from genmimic_jax.eval.policy import Policy
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
@@ -35,7 +36,7 @@ OUTPUT_NAME = "actions"
 ACTIVATION_OPS = {"elu": "Elu", "relu": "Relu", "tanh": "Tanh"}
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """A policy that cannot be exported; the message names the problem."""
 
 
@@ -171,8 +172,9 @@ def policy_metadata(policy: Policy) -> dict[str, Any]:
 
 
 def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int = 256, tolerance: float = 1e-5,
-                  seed: int = 0, real_observations: np.ndarray | None = None) -> tuple[onnx.ModelProto, float]:
-    """Exports `policy` to `path` after checking onnxruntime against JAX.
+                  seed: int = 0, real_observations: np.ndarray | None = None,
+                  overwrite: bool = False) -> tuple[onnx.ModelProto, float]:
+    """Exports `policy` to `path` after checking onnxruntime against JAX (`path` is checked first, see `save`).
 
     The check feeds observations drawn around the normaliser's statistics (mean + 2 std * N(0, 1)) and any
     `real_observations` [M, D] given, and compares with the JAX policy's actions.
@@ -183,6 +185,7 @@ def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int =
     Raises:
       ExportError: the policy cannot be exported or the difference exceeds `tolerance`.
     """
+    files.check_output(path, "onnx", inputs=[policy.run_dir / "config.json"], overwrite=overwrite)
     if policy.action_size != constants.NUM_JOINTS:
         raise ExportError(f"{policy.run_dir}: the policy has {policy.action_size} actions, the G1 {constants.NUM_JOINTS}")
     model = build_model(policy.actor_params, policy.obs_mean, policy.obs_std, policy.obs_clip, policy.activation,
@@ -198,7 +201,7 @@ def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int =
     max_error = float(np.max(np.abs(actions - expected)))
     if not max_error <= tolerance:
         raise ExportError(f"onnxruntime differs from the JAX policy by {max_error:.3g} (> {tolerance:g})")
-    save(model, path)
+    save(model, path, overwrite)
     return model, max_error
 
 
@@ -207,11 +210,7 @@ def read_metadata(model: onnx.ModelProto) -> dict[str, Any]:
     return {entry.key: json.loads(entry.value) for entry in model.metadata_props}
 
 
-def save(model: onnx.ModelProto, path: str | os.PathLike) -> pathlib.Path:
-    """Writes the model atomically (temporary file, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".onnx.tmp", delete=False) as tmp:
-        tmp.write(model.SerializeToString())
-    os.replace(tmp.name, path)
-    return path
+def save(model: onnx.ModelProto, path: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
+    """Writes the model with `files.write_atomic` (`overwrite`: may replace a file of another kind)."""
+    data = model.SerializeToString()
+    return files.write_atomic(path, lambda file: file.write(data), "onnx", overwrite=overwrite)

@@ -17,11 +17,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from genmimic_jax.errors import InputError
 from genmimic_jax.export import onnx_export
 from genmimic_jax.robot.g1 import model as g1_model
 
 
-class Sim2SimError(ValueError):
+class Sim2SimError(InputError):
     """The model cannot run here (e.g. it reads the simulator-only privileged observation)."""
 
 

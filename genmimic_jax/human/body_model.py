@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from genmimic_jax import files
+from genmimic_jax.errors import InputError
 from genmimic_jax.human import safe_pickle
 
 MODEL_TYPES = ("smpl", "smplh", "smplx")
@@ -46,7 +48,7 @@ THIRD_PARTY_HINT = (
 )
 
 
-class BodyModelError(ValueError):
+class BodyModelError(InputError):
     """A missing or malformed body-model file; the message names the file (or folder) and the problem."""
 
 
@@ -311,7 +313,7 @@ _OPTIONAL_KEYS = ("hands_componentsl", "hands_componentsr", "hands_meanl", "hand
 def _read_model_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
     if path.suffix == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with files.open_npz(path, BodyModelError) as data:
                 return {k: data[k] for k in _REQUIRED_KEYS + _OPTIONAL_KEYS if k in data.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise BodyModelError(f"{path}: not a readable model .npz ({err})") from err

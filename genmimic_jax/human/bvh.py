@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
-import tempfile
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from genmimic_jax import files, limits
 from genmimic_jax.human import canonical
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError
 from genmimic_jax.human.skeleton import JOINT_INDEX, NUM_JOINTS
@@ -149,7 +148,9 @@ class _Tokens:
         return value
 
 
-def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int) -> None:
+def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int, depth: int = 1) -> None:
+    if depth > limits.MAX_NESTING_DEPTH:
+        raise tokens.error(f"the hierarchy is nested deeper than {limits.MAX_NESTING_DEPTH} joints")
     name = tokens.next("a joint name")
     if any(joint.name == name for joint in joints):
         raise tokens.error(f"duplicate joint name {name!r}")
@@ -173,7 +174,7 @@ def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int) -> None:
         if token == "}":
             return
         if token == "JOINT":
-            _parse_joint(tokens, joints, index)
+            _parse_joint(tokens, joints, index, depth + 1)
         elif token == "End":
             tokens.expect("Site")
             tokens.expect("{")
@@ -221,6 +222,8 @@ def parse_bvh(text: str, source: str = "<bvh>") -> Bvh:
         raise MotionFormatError(f"{source}: frame time must be positive, got {time_field[2]}")
     if num_frames < 1:
         raise MotionFormatError(f"{source}: no frames")
+    limits.check_frames(source, num_frames, MotionFormatError)
+    limits.check_fps(source, 1.0 / frame_time, MotionFormatError)
 
     num_channels = sum(len(joint.channels) for joint in joints)
     first = motion_line + 3
@@ -258,11 +261,7 @@ def _is_number(token: str) -> bool:
 
 def read_bvh(path: str | os.PathLike) -> Bvh:
     """Reads and parses a BVH file (see `parse_bvh`)."""
-    try:
-        text = pathlib.Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise MotionFormatError(f"{path}: cannot read as BVH text ({' '.join(str(error).split())})") from None
-    return parse_bvh(text, str(path))
+    return parse_bvh(files.read_text(path, MotionFormatError, "BVH text", "utf-8-sig"), str(path))
 
 
 def format_bvh(bvh: Bvh) -> str:
@@ -293,16 +292,10 @@ def format_bvh(bvh: Bvh) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_bvh(bvh: Bvh, path: str | os.PathLike) -> None:
-    """Writes a BVH file atomically (temporary file, then rename)."""
-    path = pathlib.Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        try:
-            tmp.write(format_bvh(bvh))
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    os.replace(tmp.name, path)
+def write_bvh(bvh: Bvh, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Writes a BVH file with `files.write_atomic`."""
+    text = format_bvh(bvh).encode("utf-8")
+    files.write_atomic(path, lambda file: file.write(text), "bvh", overwrite=overwrite)
 
 
 def forward_kinematics(bvh: Bvh) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 
+from genmimic_jax import files
 from genmimic_jax.human import bvh, keypoints
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, load_npz
 from genmimic_jax.human.skeleton import SMPL_JOINT_NAMES
@@ -27,7 +28,7 @@ MOTION_SUFFIXES = (".bvh", ".json", ".npz", ".npy", ".pkl", ".pt", ".pth")
 def _npz_kind(path: pathlib.Path) -> str:
     """`'canonical'`, `'keypoints'` or `'smpl'` from an `.npz` file's keys (never unpickles)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with files.open_npz(path, MotionFormatError) as data:
             keys = set(data.files)
             if "positions" not in keys:
                 return "smpl"
@@ -39,6 +40,8 @@ def _npz_kind(path: pathlib.Path) -> str:
                 if names == SMPL_JOINT_NAMES and "names" not in keys:
                     return "canonical"
             return "keypoints"
+    except MotionFormatError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise MotionFormatError(f"{path}: cannot read as .npz ({' '.join(str(error).split())})") from None
 

@@ -10,13 +10,12 @@ Layout (same keys in both formats):
 
 from __future__ import annotations
 
-import json
 import os
-import pathlib
 import zipfile
 
 import numpy as np
 
+from genmimic_jax import files, limits
 from genmimic_jax.human import canonical
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, interpolate_linear
 from genmimic_jax.human.skeleton import JOINT_INDEX, NUM_JOINTS
@@ -28,8 +27,10 @@ TIMESTAMP_TOLERANCE = 0.01
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with files.open_npz(path, MotionFormatError) as data:
             return {key: data[key] for key in data.files}
+    except MotionFormatError:
+        raise
     except ValueError as error:
         if "allow_pickle" in str(error):
             raise MotionFormatError(
@@ -40,13 +41,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def _read_json(path: str) -> dict:
-    try:
-        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise MotionFormatError(f"{path}: cannot read ({' '.join(str(error).split())})") from None
-    except json.JSONDecodeError as error:
-        raise MotionFormatError(
-            f"{path}: malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+    data = files.load_json(path, MotionFormatError)
     if not isinstance(data, dict):
         raise MotionFormatError(f"{path}: expected a JSON object with positions, names and fps")
     return data
@@ -81,10 +76,8 @@ def _frame_times(data: dict, num_frames: int, path: str) -> tuple[float, np.ndar
         try:
             fps = float(np.asarray(data["fps"], dtype=np.float64).reshape(()))
         except (TypeError, ValueError):
-            raise MotionFormatError(f"{path}: fps must be one number") from None
-        if not (np.isfinite(fps) and fps > 0):
-            raise MotionFormatError(f"{path}: fps must be positive, got {fps}")
-        return fps, None
+            raise MotionFormatError(f"{path}: fps must be one number, got {data['fps']!r}") from None
+        return limits.check_fps(path, fps, MotionFormatError), None
     try:
         times = np.asarray(data["timestamps"], dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
@@ -98,6 +91,7 @@ def _frame_times(data: dict, num_frames: int, path: str) -> tuple[float, np.ndar
         frame = int(np.argmax(steps <= 0)) + 1
         raise MotionFormatError(f"{path}: timestamps do not increase at frame {frame}")
     step = float(np.median(steps))
+    limits.check_fps(path, 1.0 / step, MotionFormatError)
     uneven = np.any(np.abs(steps - step) > TIMESTAMP_TOLERANCE * step)
     return 1.0 / step, (times if uneven else None)
 

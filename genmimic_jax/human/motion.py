@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from genmimic_jax import files, limits
+from genmimic_jax.errors import InputError, one_line
 from genmimic_jax.human.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 
 
-class MotionFormatError(ValueError):
+class MotionFormatError(InputError):
     """A motion source that cannot be read; the message is one line naming the file and the problem."""
 
 
@@ -81,8 +81,8 @@ def validate(motion: HumanMotion) -> None:
         raise _fail(motion, "no frames")
     if tuple(motion.joint_names) != SMPL_JOINT_NAMES:
         raise _fail(motion, "joint names are not the 24 SMPL joints in SMPL order")
-    if not (np.isfinite(motion.fps) and motion.fps > 0):
-        raise _fail(motion, f"frame rate must be a positive number, got {motion.fps}")
+    limits.check_fps(motion.source or "<motion>", motion.fps, MotionFormatError)
+    limits.check_frames(motion.source or "<motion>", positions.shape[0], MotionFormatError)
     bad = np.argwhere(~np.isfinite(positions))
     if bad.size:
         frame, joint = bad[0][:2]
@@ -167,8 +167,8 @@ def resample(motion: HumanMotion, fps: float) -> HumanMotion:
     Positions and non-rotation SMPL parameters are interpolated linearly, orientations and axis-angle
     SMPL parameters (`AXIS_ANGLE_PARAMS`) by slerp.
     """
-    if not (np.isfinite(fps) and fps > 0):
-        raise _fail(motion, f"cannot resample to {fps} fps")
+    limits.check_range(motion.source or "<motion>", "resampling rate", fps, limits.MIN_FPS, limits.MAX_FPS, " fps",
+                       MotionFormatError)
     times = np.arange(motion.num_frames) / motion.fps
     new_times = np.arange(int(np.floor(motion.duration * fps + 1e-6)) + 1) / fps
     positions = interpolate_linear(times, motion.positions, new_times)
@@ -215,8 +215,9 @@ def _slerp(times: np.ndarray, xyzw: np.ndarray, new_times: np.ndarray) -> np.nda
     return out
 
 
-def save_npz(motion: HumanMotion, path: str | os.PathLike) -> None:
-    """Writes a motion as `.npz` (loadable with `allow_pickle=False`), atomically (temporary file, then rename)."""
+def save_npz(motion: HumanMotion, path: str | os.PathLike, *, inputs=(), overwrite: bool = False) -> None:
+    """Writes a motion as `.npz` (loadable with `allow_pickle=False`) with `files.write_atomic` (`inputs`,
+    `overwrite`: see there)."""
     arrays = {
         "positions": np.asarray(motion.positions, np.float32),
         "fps": np.float64(motion.fps),
@@ -234,16 +235,7 @@ def save_npz(motion: HumanMotion, path: str | os.PathLike) -> None:
         if value.dtype == object:
             raise _fail(motion, f"SMPL parameter {key!r} is not a plain array and cannot be saved")
         arrays[SMPL_PREFIX + key] = value
-    path = pathlib.Path(path)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        try:
-            np.savez(tmp, **arrays)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    os.replace(tmp.name, path)
+    files.write_atomic(path, lambda file: np.savez(file, **arrays), "human_motion", inputs=inputs, overwrite=overwrite)
 
 
 SMPL_PREFIX = "smpl_"
@@ -264,8 +256,9 @@ def load_npz(path: str | os.PathLike) -> HumanMotion:
     unknown = [key for key in arrays if key not in _NPZ_KEYS and not key.startswith(SMPL_PREFIX)]
     if unknown:
         raise MotionFormatError(f"{name}: unexpected keys {', '.join(unknown)}")
-    if arrays["fps"].shape != () or arrays["positions"].dtype.kind != "f":
-        raise MotionFormatError(f"{name}: fps must be a scalar and positions floating point")
+    if arrays["fps"].shape != () or arrays["fps"].dtype.kind not in "iuf" or arrays["positions"].dtype.kind != "f":
+        raise MotionFormatError(f"{name}: fps must be a number and positions floating point "
+                                f"(got {arrays['fps'].dtype} {arrays['fps'].shape} and {arrays['positions'].dtype})")
     motion = HumanMotion(
         positions=arrays["positions"].astype(np.float32),
         fps=float(arrays["fps"]),
@@ -283,11 +276,9 @@ def load_npz(path: str | os.PathLike) -> HumanMotion:
 def read_npz(path: str | os.PathLike, error_type: type[Exception]) -> dict[str, np.ndarray]:
     """Every array of an `.npz` file, never unpickling; an unreadable file raises `error_type` naming it."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with files.open_npz(path, error_type) as data:
             return {key: data[key] for key in data.files}
+    except InputError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise error_type(f"{path}: cannot read as .npz ({_one_line(error)})") from None
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+        raise error_type(f"{path}: cannot read as .npz ({one_line(error)})") from None

@@ -21,15 +21,25 @@ from typing import Any, BinaryIO
 import numpy as np
 import scipy.sparse
 
+from genmimic_jax import limits
+from genmimic_jax.errors import InputError
 
-class UnsafePickleError(ValueError):
+
+class UnsafePickleError(InputError):
     """A pickle that is malformed or references a global outside the allow-list."""
 
 
 def _numpy_reconstruct(subtype, shape, dtype):
     if subtype is not np.ndarray:
         raise pickle.UnpicklingError(f"array subclass {subtype!r} is not allowed")
+    _check_array_bytes(shape, np.dtype(dtype))
     return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _check_array_bytes(shape, dtype: np.dtype) -> None:
+    size = int(np.prod([int(n) for n in np.atleast_1d(shape)], dtype=object)) * dtype.itemsize
+    if size > limits.MAX_ARRAY_BYTES:
+        raise pickle.UnpicklingError(f"an array of {size:,} bytes exceeds the limit of {limits.MAX_ARRAY_BYTES:,}")
 
 
 def _numpy_frombuffer(buffer, dtype, shape, order):
@@ -170,6 +180,7 @@ def _read_joblib_array(file: BinaryIO, state: dict, source: str) -> np.ndarray:
         padding = file.read(1)
         file.read(int.from_bytes(padding, "little"))
     shape = tuple(int(n) for n in state["shape"])
+    _check_array_bytes(shape, dtype)
     count = int(np.prod(shape))
     data = file.read(count * dtype.itemsize)
     if len(data) != count * dtype.itemsize:
@@ -178,35 +189,63 @@ def _read_joblib_array(file: BinaryIO, state: dict, source: str) -> np.ndarray:
 
 
 def _convert(value: Any, source: str) -> Any:
-    """Replaces stand-ins by plain values, recursively through containers."""
-    if isinstance(value, _ChumpyArray):
-        state = value.state if isinstance(value.state, dict) else {}
-        if "x" not in state:
-            raise UnsafePickleError(f"{source}: chumpy object without array data 'x' is not supported")
-        return np.asarray(_convert(state["x"], source))
-    if isinstance(value, (_CscMatrix, _CsrMatrix)):
-        state = value.state if isinstance(value.state, dict) else {}
-        try:
-            parts = (np.asarray(state["data"]), np.asarray(state["indices"]), np.asarray(state["indptr"]))
-            shape = tuple(int(n) for n in state.get("_shape", state.get("shape")))
-        except (KeyError, TypeError) as err:
-            raise UnsafePickleError(f"{source}: malformed scipy sparse matrix state ({err})") from err
-        cls = scipy.sparse.csc_matrix if value.kind == "csc" else scipy.sparse.csr_matrix
-        return cls(parts, shape=shape)
-    if isinstance(value, _StandIn):
-        raise UnsafePickleError(f"{source}: unexpected {value.kind} object")
-    if isinstance(value, collections.defaultdict):
-        return {k: _convert(v, source) for k, v in value.items()}
-    if isinstance(value, dict):
-        return type(value)((k, _convert(v, source)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return type(value)(_convert(v, source) for v in value)
-    if isinstance(value, np.ndarray) and value.dtype.hasobject:
-        out = np.empty(value.shape, dtype=object)
-        for index, item in np.ndenumerate(value):
-            out[index] = _convert(item, source)
-        return out
-    return value
+    """Replaces stand-ins by plain values, recursively through containers (see `_Converter`)."""
+    return _Converter(source).convert(value, 0)
+
+
+class _Converter:
+    """Converts each distinct container once (a shared reference stays shared, so a "billion laughs" pickle of
+    nested shared lists costs its size, not its expansion), bounded in depth and object count by `limits`."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.done: dict[int, tuple[Any, Any]] = {}  # id -> (original, converted); the original keeps the id unique
+        self.count = 0
+
+    def convert(self, value: Any, depth: int) -> Any:
+        if not isinstance(value, (_StandIn, dict, list, tuple, set, frozenset, np.ndarray)):
+            return value
+        if id(value) in self.done:
+            return self.done[id(value)][1]
+        if depth > limits.MAX_NESTING_DEPTH:
+            raise UnsafePickleError(f"{self.source}: pickle nested deeper than {limits.MAX_NESTING_DEPTH} levels")
+        self.count += 1
+        if self.count > limits.MAX_PICKLE_OBJECTS:
+            raise UnsafePickleError(f"{self.source}: pickle holds more than {limits.MAX_PICKLE_OBJECTS:,} objects")
+        converted = self._convert_new(value, depth + 1)
+        self.done[id(value)] = (value, converted)
+        return converted
+
+    def _convert_new(self, value: Any, depth: int) -> Any:
+        source = self.source
+        if isinstance(value, _ChumpyArray):
+            state = value.state if isinstance(value.state, dict) else {}
+            if "x" not in state:
+                raise UnsafePickleError(f"{source}: chumpy object without array data 'x' is not supported")
+            return np.asarray(self.convert(state["x"], depth))
+        if isinstance(value, (_CscMatrix, _CsrMatrix)):
+            state = value.state if isinstance(value.state, dict) else {}
+            try:
+                parts = (np.asarray(state["data"]), np.asarray(state["indices"]), np.asarray(state["indptr"]))
+                shape = tuple(int(n) for n in state.get("_shape", state.get("shape")))
+            except (KeyError, TypeError) as err:
+                raise UnsafePickleError(f"{source}: malformed scipy sparse matrix state ({err})") from err
+            cls = scipy.sparse.csc_matrix if value.kind == "csc" else scipy.sparse.csr_matrix
+            return cls(parts, shape=shape)
+        if isinstance(value, _StandIn):
+            raise UnsafePickleError(f"{source}: unexpected {value.kind} object")
+        if isinstance(value, collections.defaultdict):
+            return {k: self.convert(v, depth) for k, v in value.items()}
+        if isinstance(value, dict):
+            return type(value)((k, self.convert(v, depth)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.convert(v, depth) for v in value)
+        if isinstance(value, np.ndarray) and value.dtype.hasobject:
+            out = np.empty(value.shape, dtype=object)
+            for index, item in np.ndenumerate(value):
+                out[index] = self.convert(item, depth)
+            return out
+        return value
 
 
 def load(path: str | pathlib.Path) -> Any:

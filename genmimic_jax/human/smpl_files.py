@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from genmimic_jax import files
 from genmimic_jax.human import body_model as bm
 from genmimic_jax.human import safe_pickle
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, validate
@@ -356,14 +357,19 @@ def _convert_pose(pose: dict[str, np.ndarray], from_type: str, to_type: str) -> 
 
 def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with files.open_npz(path, MotionFormatError) as data:
             out = {}
             for key in data.files:
                 try:
                     out[key] = data[key]
                 except ValueError:  # an object array (needs pickle): never read, reported if it is needed
+                    if key == "gender":  # read as missing, it would silently become a neutral body model
+                        raise MotionFormatError(f"{path}: 'gender' is stored as a pickled Python object; store it "
+                                                "as a plain string (np.savez(..., gender='female'))") from None
                     continue
             return out
+    except MotionFormatError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise MotionFormatError(f"{path}: cannot read as .npz ({' '.join(str(err).split())})") from None
 

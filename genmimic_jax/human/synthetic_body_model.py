@@ -9,14 +9,13 @@ regressor averages that cluster, so the regressed rest joints equal the designed
 from __future__ import annotations
 
 import io
-import os
 import pathlib
 import pickle
-import tempfile
 
 import numpy as np
 import scipy.sparse
 
+from genmimic_jax import files
 from genmimic_jax.human.body_model import NUM_JOINTS
 
 # SMPL-24 rest joints (x left, y up, z forward), close to SMPL's neutral template.
@@ -140,24 +139,11 @@ def write_smpl_pkl(path: str | pathlib.Path, model_type: str = "smpl", chumpy: b
         data["shapedirs"] = _ChumpyCh(arrays["shapedirs"])
     buffer = io.BytesIO()
     _Py2Pickler(buffer, protocol=2).dump(data)
-    _write_atomic(path, buffer.getvalue())
+    files.write_atomic(path, lambda file: file.write(buffer.getvalue()), "pickle")
 
 
 def write_model_npz(path: str | pathlib.Path, model_type: str = "smplx", **kwargs) -> None:
     """Writes an SMPL-X (or SMPL+H / SMPL) `.npz` with the official keys; `kwargs` go to `make_model_arrays`."""
     buffer = io.BytesIO()
     np.savez(buffer, **make_model_arrays(model_type, **kwargs))
-    _write_atomic(path, buffer.getvalue())
-
-
-def _write_atomic(path: str | pathlib.Path, data: bytes) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    files.write_atomic(path, lambda file: file.write(buffer.getvalue()), "body_model")

@@ -6,15 +6,16 @@ import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from genmimic_jax import files, limits
+from genmimic_jax.errors import InputError
 from genmimic_jax.human.motion import read_npz
 from genmimic_jax.robot.g1 import constants
 
 
-class RobotMotionError(ValueError):
+class RobotMotionError(InputError):
     """A robot motion file that cannot be read; the message is one line naming the file and the problem."""
 
 
@@ -28,6 +29,7 @@ class RobotMotion:
       keypoints: [T, K, 3] float32 world positions of the robot keypoints.
       keypoint_names: the K keypoint names (`constants.KEYPOINT_NAMES`).
       source: the file it was retargeted from.
+      path: the file it was read from ('' when made in memory); errors about the clip name it.
     """
 
     qpos: np.ndarray
@@ -35,15 +37,17 @@ class RobotMotion:
     keypoints: np.ndarray
     keypoint_names: tuple[str, ...] = constants.KEYPOINT_NAMES
     source: str = ""
+    path: str = ""
 
     @property
     def num_frames(self) -> int:
         return int(self.qpos.shape[0])
 
 
-def save_robot_motion(motion: RobotMotion, path: str | os.PathLike, report: dict | None = None) -> None:
-    """Writes `motion` (and the quality report as JSON text under `report`) atomically: temp file, then rename."""
-    path = pathlib.Path(path)
+def save_robot_motion(motion: RobotMotion, path: str | os.PathLike, report: dict | None = None, *, inputs=(),
+                      overwrite: bool = False) -> None:
+    """Writes `motion` (and the quality report as JSON text under `report`) with `files.write_atomic` (`inputs`,
+    `overwrite`: see there)."""
     arrays = {
         "qpos": np.asarray(motion.qpos, np.float32),
         "fps": np.float64(motion.fps),
@@ -53,19 +57,12 @@ def save_robot_motion(motion: RobotMotion, path: str | os.PathLike, report: dict
     }
     if report is not None:
         arrays["report"] = np.array(json.dumps(report))
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        try:
-            np.savez(tmp, **arrays)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, path)
+    files.write_atomic(path, lambda file: np.savez(file, **arrays), "robot_motion", inputs=inputs, overwrite=overwrite)
 
 
 def load_report(path: str | os.PathLike) -> dict:
     """The quality report stored with a retargeted motion ({} if it has none)."""
-    with np.load(path, allow_pickle=False) as data:
+    with files.open_npz(path, RobotMotionError) as data:
         return json.loads(str(data["report"])) if "report" in data.files else {}
 
 
@@ -73,7 +70,9 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
     """Reads and validates a retargeted motion (never unpickles).
 
     Raises:
-      RobotMotionError: unreadable file, missing keys, wrong shapes, non-finite values or unknown keypoints.
+      RobotMotionError: unreadable file, missing keys, wrong shapes or types, non-finite values, unknown keypoints,
+        a frame rate or frame count beyond `limits`, joint angles beyond the G1's range by more than
+        `limits.JOINT_RANGE_MARGIN`, or root quaternions that are not unit.
     """
     name = str(path)
     arrays = read_npz(path, RobotMotionError)
@@ -83,6 +82,9 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
     qpos, keypoints = arrays["qpos"], arrays["keypoints"]
     names = tuple(str(n) for n in arrays["keypoint_names"].reshape(-1))
     fps = arrays["fps"]
+    for key, kinds in (("qpos", "f"), ("keypoints", "f"), ("fps", "iuf")):
+        if arrays[key].dtype.kind not in kinds:
+            raise RobotMotionError(f"{name}: {key} must be numbers, got dtype {arrays[key].dtype}")
     if qpos.ndim != 2 or qpos.shape[1] != constants.QPOS_SIZE or qpos.shape[0] < 1:
         raise RobotMotionError(f"{name}: qpos has shape {qpos.shape}, expected [T, {constants.QPOS_SIZE}]")
     if keypoints.shape != (qpos.shape[0], len(names), 3):
@@ -90,17 +92,39 @@ def load_robot_motion(path: str | os.PathLike) -> RobotMotion:
     unknown = [n for n in names if n not in constants.KEYPOINT_INDEX]
     if unknown:
         raise RobotMotionError(f"{name}: unknown keypoint names {', '.join(unknown)}")
-    if fps.shape != () or not np.isfinite(fps) or fps <= 0:
-        raise RobotMotionError(f"{name}: fps must be a positive scalar, got {fps}")
+    if fps.shape != ():
+        raise RobotMotionError(f"{name}: fps must be a scalar, got shape {fps.shape}")
+    limits.check_fps(name, fps, RobotMotionError)
+    limits.check_frames(name, qpos.shape[0], RobotMotionError)
     if not (np.isfinite(qpos).all() and np.isfinite(keypoints).all()):
         raise RobotMotionError(f"{name}: qpos or keypoints contain non-finite values")
+    _check_plausible(name, qpos)
     return RobotMotion(
         qpos=qpos.astype(np.float32),
         fps=float(fps),
         keypoints=keypoints.astype(np.float32),
         keypoint_names=names,
         source=str(arrays["source"]) if "source" in arrays else "",
+        path=name,
     )
+
+
+def _check_plausible(name: str, qpos: np.ndarray) -> None:
+    """Unit root quaternions and joint angles within the G1's range widened by `limits.JOINT_RANGE_MARGIN`."""
+    norms = np.linalg.norm(qpos[:, 3:7], axis=-1)
+    if not np.all(np.abs(norms - 1.0) < 1e-2):
+        raise RobotMotionError(f"{name}: root quaternions qpos[:, 3:7] are not unit (norms {norms.min():.3g}.."
+                               f"{norms.max():.3g})")
+    low = constants.JOINT_LIMITS[:, 0] - limits.JOINT_RANGE_MARGIN
+    high = constants.JOINT_LIMITS[:, 1] + limits.JOINT_RANGE_MARGIN
+    joints = qpos[:, 7:]
+    outside = np.argwhere((joints < low) | (joints > high))
+    if outside.size:
+        frame, joint = outside[0]
+        raise RobotMotionError(
+            f"{name}: joint {constants.JOINT_NAMES[joint]} is at {joints[frame, joint]:.3g} rad in frame {frame}, "
+            f"outside its range [{low[joint]:.3g}, {high[joint]:.3g}] rad (the G1's, widened by "
+            f"{limits.JOINT_RANGE_MARGIN} rad)")
 
 
 def load_robot_motions(path: str | os.PathLike, max_clips: int = -1) -> tuple[list[RobotMotion], list[str]]:

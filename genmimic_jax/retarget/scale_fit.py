@@ -16,11 +16,11 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 
 import jax.numpy as jnp
 import numpy as np
 
+from genmimic_jax import files
 from genmimic_jax.human.motion import HumanMotion
 from genmimic_jax.human.skeleton import JOINT_INDEX as H
 from genmimic_jax.retarget import kinematics
@@ -151,10 +151,8 @@ class ScaleCache:
         else:
             fit = fit_subject(motion)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-                    tmp.write(fit.to_json())
-                os.replace(tmp.name, path)
+                text = fit.to_json().encode("utf-8")
+                files.write_atomic(path, lambda file: file.write(text), "json")
         self._fits[key] = fit
         return fit
 

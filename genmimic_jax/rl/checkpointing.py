@@ -14,8 +14,10 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from genmimic_jax.errors import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(InputError):
     """A checkpoint directory is missing or unreadable."""
 
 
@@ -42,8 +44,13 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"{self.directory}: no checkpoint to restore")
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
+        try:
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
+        except (ValueError, OSError, KeyError, TypeError) as error:  # truncated or damaged (tensorstore errors)
+            raise CheckpointError(f"{self.directory / str(step)}: cannot restore the checkpoint "
+                                  f"({' '.join(str(error).split())[:300]}); remove it to resume from an earlier "
+                                  "one") from None
         return _with_empty(abstract_state, restored["state"])
 
     def restore_raw(self, step: int | None = None,

@@ -1,34 +1,23 @@
 """What the entry points run: teacher training and student distillation from a config, in a run directory."""
 
 import pathlib
-import sys
-from collections.abc import Callable
 
 import ml_collections
-from absl import logging as absl_logging
 
+from genmimic_jax import limits
 from genmimic_jax.eval.policy import PolicyLoadError, load_policy
 from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
-from genmimic_jax.rl.checkpointing import CheckpointError
-
-# What a user can get wrong (configs, motion files, run directories): reported in one line, no traceback.
-USER_ERRORS = (ValueError, CheckpointError, PolicyLoadError)
 
 
-def run_from_command_line(run: Callable[[ml_collections.ConfigDict], pathlib.Path],
-                          config: ml_collections.ConfigDict) -> None:
-    """Runs `train` or `distill` for an entry point: user errors in one line and exit status 1, else the run dir."""
-    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every checkpoint file at INFO
-    try:
-        run_dir = run(config)
-    except USER_ERRORS as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
-    print(f"done: {run_dir}")
+def check_num_envs(config: ml_collections.ConfigDict) -> None:
+    """Refuses an environment count outside [limits.MIN_NUM_ENVS, limits.MAX_NUM_ENVS] before anything is built."""
+    limits.check_range("--config.env.num_envs", "number of environments", config.env.num_envs, limits.MIN_NUM_ENVS,
+                       limits.MAX_NUM_ENVS)
 
 
 def train(config: ml_collections.ConfigDict) -> pathlib.Path:
     """Runs (or resumes) PPO in <runs_dir>/<name> as `config` (configs/train.py) says; returns the run directory."""
+    check_num_envs(config)
     distributed.initialize(config.run)
     run_dir = pathlib.Path(config.runs_dir) / config.name
     env = env_factory.make_env(config)
@@ -63,6 +52,7 @@ def distill(config: ml_collections.ConfigDict) -> pathlib.Path:
     """Runs (or resumes) DAgger as `config` (configs/distill.py) says; returns the run directory."""
     distributed.initialize(config.run)
     config, teacher = with_teacher(config)
+    check_num_envs(config)
     run_dir = pathlib.Path(config.runs_dir) / config.name
     env = env_factory.make_env(config)
     runner.run(dagger.make_dagger(config, env, teacher), config, run_dir, config.dagger.num_updates, env.num_envs)

@@ -7,9 +7,7 @@ uninterrupted run, because the chunks are the same jitted function over the save
 
 import functools
 import json
-import os
 import pathlib
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -17,17 +15,11 @@ from typing import Any, NamedTuple
 import jax
 import ml_collections
 
+from genmimic_jax import files
 from genmimic_jax.rl import distributed
 from genmimic_jax.rl.algorithm import Algorithm, Metrics, scan_updates
 from genmimic_jax.rl.checkpointing import Checkpointer, abstract_with_shardings
 from genmimic_jax.rl.metrics_log import Logger
-
-
-def write_json_atomic(path: pathlib.Path, data: Any) -> None:
-    """Writes JSON to a temporary file beside `path`, then renames it into place."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(data, tmp, indent=2, sort_keys=True)
-    os.replace(tmp.name, path)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,7 +39,7 @@ def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) ->
     path = run_dir / "config.json"
     if not path.exists():
         return
-    stored = _flatten(json.loads(path.read_text()))
+    stored = _flatten(files.load_json(path))
     current = _flatten(json.loads(json.dumps(config.to_dict())))
     changed = sorted(key for key in stored.keys() | current.keys()
                      if stored.get(key) != current.get(key) and not key.endswith(_RESUMABLE_CHANGES))
@@ -107,7 +99,7 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
     check_resumable(run_dir, config)
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "config.json", config.to_dict())
+        files.write_json(run_dir / "config.json", config.to_dict(), "run_config", sort_keys=True)
         print(f"{run_dir}: {num_envs} envs over {mesh.size} device(s) in {jax.process_count()} process(es)")
 
     rng = jax.random.PRNGKey(config.seed)

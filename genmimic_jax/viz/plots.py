@@ -2,7 +2,6 @@
 
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -11,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless back end)
 import numpy as np  # noqa: E402
 
+from genmimic_jax import files  # noqa: E402
+
 PER_CLIP_METRICS = (("mpjpe_mm", "global MPJPE (mm)"), ("root_relative_mpjpe_mm", "root-relative MPJPE (mm)"),
                     ("end_effector_mm", "end-effector error (mm)"), ("joint_error_rad", "joint error (rad)"))
 NOISE_METRICS = (("success_rate", "success rate (%)"), ("mpjpe_mm", "global MPJPE (mm)"),
@@ -18,14 +19,12 @@ NOISE_METRICS = (("success_rate", "success rate (%)"), ("mpjpe_mm", "global MPJP
 
 
 def _save(figure, path: str | os.PathLike) -> pathlib.Path:
-    """Writes the figure atomically and closes it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(tmp.name, path)
-    return path
+    """Writes the figure with `files.write_atomic` and closes it."""
+    try:
+        return files.write_atomic(path, lambda file: figure.savefig(file, format="png", dpi=100, bbox_inches="tight"),
+                                  "png")
+    finally:
+        plt.close(figure)
 
 
 def plot_clip_metrics(per_clip: Mapping[str, Mapping[str, float]], path: str | os.PathLike) -> pathlib.Path:
