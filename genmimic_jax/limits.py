@@ -18,7 +18,8 @@ MAX_ARRAY_BYTES = 1 << 31
 MAX_NPZ_BYTES = 1 << 32
 # Nesting of BVH hierarchies (real rigs with fingers: ~30), JSON values and pickled containers.
 MAX_NESTING_DEPTH = 128
-# Distinct objects in one pickle (an SMPL model file has a few dozen).
+# Containers (lists, dicts, object arrays) in one pickle, a shared reference counted as a copy (an SMPL model file
+# has a few dozen, a lifter result a few per frame).
 MAX_PICKLE_OBJECTS = 1_000_000
 # Robot joint angles may leave the G1's joint range by this much (radians) before a robot motion is refused.
 JOINT_RANGE_MARGIN = 0.5
@@ -32,9 +33,9 @@ def check_range(name: str, what: str, value: float, low: float, high: float, uni
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise error_type(f"{name}: {what} must be a number in [{low:g}, {high:g}]{unit}, got {value!r}") from None
+        raise error_type(f"{name}: {what} must be a number in [{low:.7g}, {high:.7g}]{unit}, got {value!r}") from None
     if not (math.isfinite(number) and low <= number <= high):
-        raise error_type(f"{name}: {what} {number:g} is outside [{low:g}, {high:g}]{unit}")
+        raise error_type(f"{name}: {what} {number:.7g} is outside [{low:.7g}, {high:.7g}]{unit}")
     return number
 
 

@@ -49,7 +49,7 @@ def test_valid_motion_passes(motion):
     (lambda m: dataclasses.replace(m, positions=m.positions[:0]), "no frames"),
     (lambda m: dataclasses.replace(m, positions=m.positions[:, :20]), "shape"),
     (lambda m: dataclasses.replace(m, fps=0.0), "frame rate 0 is outside [1, 1000] fps"),
-    (lambda m: dataclasses.replace(m, fps=1e6), "frame rate 1e+06 is outside [1, 1000] fps"),
+    (lambda m: dataclasses.replace(m, fps=1e6), "frame rate 1000000 is outside [1, 1000] fps"),
     (lambda m: dataclasses.replace(m, fps=float("nan")), "frame rate"),
     (lambda m: dataclasses.replace(m, positions=np.where(np.arange(61)[:, None, None] == 7, np.nan, m.positions)),
      "non-finite position at frame 7, joint pelvis"),

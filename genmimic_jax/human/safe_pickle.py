@@ -189,18 +189,41 @@ def _read_joblib_array(file: BinaryIO, state: dict, source: str) -> np.ndarray:
 
 
 def _convert(value: Any, source: str) -> Any:
-    """Replaces stand-ins by plain values, recursively through containers (see `_Converter`)."""
-    return _Converter(source).convert(value, 0)
+    """Replaces stand-ins by plain values, recursively through containers (see `_Converter`), then refuses values
+    that would expand past `limits.MAX_PICKLE_OBJECTS` containers (see `_expanded_containers`)."""
+    converted = _Converter(source).convert(value, 0)
+    expanded = _expanded_containers(converted, {})
+    if expanded > limits.MAX_PICKLE_OBJECTS:
+        raise UnsafePickleError(f"{source}: pickle expands to {expanded:.3g} containers through shared references "
+                                f"(limit {limits.MAX_PICKLE_OBJECTS:,})")
+    return converted
+
+
+def _expanded_containers(value: Any, sizes: dict[int, int]) -> int:
+    """Containers in `value` counting every shared reference as a copy (what code walking it would visit), memoised
+    per object, so a "billion laughs" pickle of nested shared lists is measured in its own size."""
+    if isinstance(value, np.ndarray):
+        if not value.dtype.hasobject:
+            return 0
+        children = value.flat
+    elif isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        children = value
+    else:
+        return 0
+    if id(value) not in sizes:
+        sizes[id(value)] = 1 + sum(_expanded_containers(child, sizes) for child in children)
+    return sizes[id(value)]
 
 
 class _Converter:
     """Converts each distinct container once (a shared reference stays shared, so a "billion laughs" pickle of
-    nested shared lists costs its size, not its expansion), bounded in depth and object count by `limits`."""
+    nested shared lists costs its size, not its expansion), bounded in depth by `limits.MAX_NESTING_DEPTH`."""
 
     def __init__(self, source: str):
         self.source = source
         self.done: dict[int, tuple[Any, Any]] = {}  # id -> (original, converted); the original keeps the id unique
-        self.count = 0
 
     def convert(self, value: Any, depth: int) -> Any:
         if not isinstance(value, (_StandIn, dict, list, tuple, set, frozenset, np.ndarray)):
@@ -209,9 +232,6 @@ class _Converter:
             return self.done[id(value)][1]
         if depth > limits.MAX_NESTING_DEPTH:
             raise UnsafePickleError(f"{self.source}: pickle nested deeper than {limits.MAX_NESTING_DEPTH} levels")
-        self.count += 1
-        if self.count > limits.MAX_PICKLE_OBJECTS:
-            raise UnsafePickleError(f"{self.source}: pickle holds more than {limits.MAX_PICKLE_OBJECTS:,} objects")
         converted = self._convert_new(value, depth + 1)
         self.done[id(value)] = (value, converted)
         return converted
