@@ -48,13 +48,14 @@ def main(argv):
         config.network.actor_hidden = config.network.critic_hidden = (64, 64)
     env = env_factory.make_env(config)
     algorithm = ppo.make_ppo(config, env)
-    policy = ppo.Policy(make_actor_critic(config, env.action_size), config.ppo.actor_obs, config.ppo.obs_clip)
+    behaviour = ppo.make_actor_critic_fns(make_actor_critic(config, env.action_size), config.ppo.actor_obs,
+                                          config.ppo.obs_clip).behaviour
     length, updates = config.ppo.rollout_length, _UPDATES.value
 
     def rollouts_only(state):
         def one(state, _):
             rng, key = jax.random.split(state.rng)
-            rollout_state, _, metrics = rollout(env, policy.behaviour(state.params, state.normalizer),
+            rollout_state, _, metrics = rollout(env, behaviour(state.params, state.normalizer),
                                                 state.rollout, key, length)
             return state.replace(rollout=rollout_state, rng=rng), metrics["episode/count"]
 

@@ -17,11 +17,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.runs_dir = "runs"
     config.seed = 0
     config.teacher_dir = ""  # run directory of the teacher (experiments.train)
-    config.num_envs = -1  # > 0 overrides the teacher's env.num_envs
 
     # Filled from the teacher run at start-up (its environment and its policy's shape).
     config.env_name = ""
     config.env = ml_collections.ConfigDict()
+    config.env.num_envs = -1  # > 0 overrides the teacher's env.num_envs (the one field of env set here)
     config.motion_dir = ""  # a non-empty value here overrides the teacher's motion set
     config.teacher = ml_collections.ConfigDict()
 

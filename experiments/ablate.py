@@ -24,7 +24,7 @@ from genmimic_jax.rl.metrics_log import read_scalars
 _CONFIG = cli.define_config(configs.ablate.__file__, "Ablation config.")
 _VARIANTS = flags.DEFINE_list("variants", None, "variants to run, in order (default: all in the config)")
 
-SUMMARY_TAGS = ("episode/return", "episode/length", "env/tracking_error", "symmetry/actor_error")
+SUMMARY_TAGS = ("episode/return", "episode/length", "env/keypoint_error", "symmetry/actor_error")
 
 
 def parse_overrides(variant: str, spec: str) -> dict:

@@ -1,7 +1,7 @@
 """Distils a trained teacher into a deployable student with DAgger; resumes like experiments.train.
 
     python -m experiments.distill --config=configs/distill.py --config.teacher_dir=runs/teacher \\
-        --config.name=student [--config.dagger.num_updates=1000] [--config.num_envs=4096]
+        --config.name=student [--config.dagger.num_updates=1000] [--config.env.num_envs=4096]
 
 The student trains in the teacher's environment (its config.json) on the 'actor' observations.
 """

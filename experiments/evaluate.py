@@ -65,20 +65,20 @@ def run(config, overwrite: bool = False) -> int:
     from experiments.export import require_g1_policy
     from genmimic_jax import files
     from genmimic_jax.eval import evaluate
-    from genmimic_jax.eval.policy import load_policy
+    from genmimic_jax.rl.policy import load_policy
     from genmimic_jax.retarget.io import load_robot_motions
 
     output_dir = pathlib.Path(config.output_dir)
-    policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
-    require_g1_policy(policy)
+    saved = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
+    require_g1_policy(saved)
     clips, names = load_robot_motions(config.motion_dir, config.max_clips)
-    inputs = [clip.path for clip in clips] + [policy.run_dir / "config.json"]
+    inputs = [clip.path for clip in clips] + [saved.run_dir / "config.json"]
     for path, kind in evaluate.report_paths(output_dir, names).values():
         files.check_output(path, kind, inputs=inputs, overwrite=overwrite)
     levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
-    print(f"evaluating the {policy.kind} policy of {policy.run_dir} (step {policy.step}) on {len(clips)} clip(s) "
+    print(f"evaluating the {saved.kind} policy of {saved.run_dir} (step {saved.step}) on {len(clips)} clip(s) "
           f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
-    report = evaluate.evaluate(policy, clips, names, config.backend, config.success_threshold, levels,
+    report = evaluate.evaluate(saved, clips, names, config.backend, config.success_threshold, levels,
                                config.noise_seed, config.threads)
     paths = evaluate.write_report(report, output_dir, overwrite)
     print(evaluate.format_report(report))

@@ -21,31 +21,31 @@ _OVERWRITE = cli.define_overwrite()
 G1_TASK = "g1_tracking"
 
 
-def require_g1_policy(policy) -> None:
-    """Refuses a policy trained on another task than G1 tracking (e.g. the toy task)."""
-    task = policy.run_config.get("env_name", G1_TASK)
+def require_g1_policy(saved) -> None:
+    """Refuses a policy (`rl.policy.SavedPolicy`) trained on another task than G1 tracking (e.g. the toy task)."""
+    task = saved.run_config.get("env_name", G1_TASK)
     if task != G1_TASK:
-        raise InputError(f"{policy.run_dir}: a run of the {task!r} task, not of {G1_TASK!r}")
+        raise InputError(f"{saved.run_dir}: a run of the {task!r} task, not of {G1_TASK!r}")
 
 
 def run(config, overwrite: bool = False) -> int:
     """Exports as `config` (configs/export.py) says; returns the exit status."""
-    from genmimic_jax.eval.policy import load_policy
+    from genmimic_jax.rl.policy import load_policy
     from genmimic_jax.export import onnx_export
 
     if not config.checkpoint:
         raise app.UsageError("--config.checkpoint (a run directory) is required")
     if config.parity_samples < 1:
         raise InputError(f"--config.parity_samples: must be at least 1, got {config.parity_samples}")
-    policy = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
-    require_g1_policy(policy)
-    output = pathlib.Path(config.output or pathlib.Path(config.checkpoint) / f"policy_{policy.kind}.onnx")
+    saved = load_policy(config.checkpoint, config.policy, None if config.step < 0 else config.step)
+    require_g1_policy(saved)
+    output = pathlib.Path(config.output or pathlib.Path(config.checkpoint) / f"policy_{saved.kind}.onnx")
     if output.suffix != ".onnx":
         raise InputError(f"{output}: --config.output must be an .onnx file path")
-    _, max_error = onnx_export.export_policy(policy, output, config.parity_samples, config.parity_tolerance,
+    _, max_error = onnx_export.export_policy(saved, output, config.parity_samples, config.parity_tolerance,
                                              overwrite=overwrite)
-    print(f"wrote {output}: {policy.kind} policy (step {policy.step}), input 'obs' [{policy.obs_size}] "
-          f"('{policy.obs_key}' observation), output 'actions' [29] in DDS motor order; "
+    print(f"wrote {output}: {saved.kind} policy (step {saved.step}), input 'obs' [{saved.policy.obs_size}] "
+          f"('{saved.policy.obs_key}' observation), output 'actions' [29] in DDS motor order; "
           f"onnxruntime vs JAX max |diff| {max_error:.2e}")
     return cli.EXIT_OK
 

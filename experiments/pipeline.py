@@ -104,7 +104,7 @@ def _input_motion(config, output_dir: pathlib.Path) -> pathlib.Path:
 
 def _policy_dirs(config, output_dir: pathlib.Path) -> tuple[pathlib.Path, bool]:
     """The run directory of the policy to use, and whether it has to be trained here first."""
-    from genmimic_jax.eval.policy import PolicyLoadError, load_policy
+    from genmimic_jax.rl.policy import PolicyLoadError, load_policy
 
     if config.checkpoint:
         print(f"using the given policy {config.checkpoint}")
@@ -146,7 +146,7 @@ def run(config, overwrite: bool = False) -> dict:
     import numpy as np
 
     from genmimic_jax.eval import evaluate, metrics
-    from genmimic_jax.eval.policy import load_policy
+    from genmimic_jax.rl.policy import load_policy
     from genmimic_jax.export import onnx_export, sim2sim
     from genmimic_jax.retarget import io as robot_io
     from genmimic_jax.retarget import pipeline as retarget_pipeline
@@ -191,16 +191,17 @@ def run(config, overwrite: bool = False) -> dict:
     run_dir, needs_training = _policy_dirs(config, output_dir)
     if needs_training:
         run_dir = _train(config, motion_dir, output_dir)
-    policy = load_policy(run_dir)
-    print(f"policy: {policy.kind} of {policy.run_dir}, step {policy.step}, reads the '{policy.obs_key}' observation "
+    saved = load_policy(run_dir)
+    policy = saved.policy
+    print(f"policy: {saved.kind} of {saved.run_dir}, step {saved.step}, reads the '{policy.obs_key}' observation "
           f"[{policy.obs_size}]")
-    summary["policy"] = {"run_dir": str(policy.run_dir), "kind": policy.kind, "step": policy.step,
+    summary["policy"] = {"run_dir": str(saved.run_dir), "kind": saved.kind, "step": saved.step,
                          "trained_here": needs_training}
 
     ev = config.evaluate
     stages.begin("evaluate", f"track the motion in simulation ({ev.backend} back end), metrics and the noise suite")
     levels = evaluate.noise_levels_from_config(ev.noise_suite, ev.noise_corruptions)
-    report = evaluate.evaluate(policy, [result.motion], [name], ev.backend, ev.success_threshold, levels,
+    report = evaluate.evaluate(saved, [result.motion], [name], ev.backend, ev.success_threshold, levels,
                                ev.noise_seed, ev.threads)
     eval_dir = output_dir / "evaluation"
     paths = evaluate.write_report(report, eval_dir, overwrite)
@@ -213,7 +214,7 @@ def run(config, overwrite: bool = False) -> dict:
 
     stages.begin("export", "the policy to ONNX (normalisation folded in, DDS motor order)")
     onnx_path = output_dir / "policy.onnx"
-    _, parity = onnx_export.export_policy(policy, onnx_path, real_observations=report.rollout.obs[0],
+    _, parity = onnx_export.export_policy(saved, onnx_path, real_observations=report.rollout.obs[0],
                                           overwrite=overwrite)
     print(f"-> {onnx_path}: onnxruntime vs JAX max |action difference| {parity:.2e} on "
           f"{256 + report.rollout.obs.shape[1]} observations (random and from the rollout)")
@@ -225,18 +226,18 @@ def run(config, overwrite: bool = False) -> dict:
     reference = {key: np.asarray(getattr(lib.frames, key)[0, :length]) for key in ("qpos", "qvel", "keypoints")}
     goals = np.asarray(lib.goal_keypoints[0, :length])
     if policy.obs_key != "actor":
-        print(f"skipped: the {policy.kind} policy reads the simulator-only '{policy.obs_key}' observation")
+        print(f"skipped: the {saved.kind} policy reads the simulator-only '{policy.obs_key}' observation")
         summary["sim2sim"] = None
     else:
         c_run = sim2sim.run(onnx_path, reference["qpos"], reference["qvel"], goals,
-                            int(policy.run_config["env"]["substeps"]))
+                            int(saved.run_config["env"]["substeps"]))
         other_name = "JAX policy, " + ev.backend
         other = report.rollout
         if config.sim2sim_reference == "mjx" and ev.backend != "mjx":
             from genmimic_jax.eval.rollout import Evaluator
 
             other_name = "JAX policy, mjx"
-            other = Evaluator(evaluate.make_env(policy.run_config["env"], [result.motion]), policy.jax_fn(),
+            other = Evaluator(evaluate.make_env(saved.run_config["env"], [result.motion]), policy.inference_fn(),
                               policy.obs_key, "mjx")()
         comparison = sim2sim.compare(reference["keypoints"], c_run.keypoints, other.keypoints[0, :length], lib.fps)
         plots.plot_divergence(comparison["seconds"], {"ONNX in C MuJoCo vs reference": comparison["c_error"],

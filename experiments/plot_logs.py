@@ -17,7 +17,7 @@ from experiments import cli  # noqa: E402
 from genmimic_jax import files  # noqa: E402
 from genmimic_jax.rl.metrics_log import LogReadError, read_scalars  # noqa: E402
 
-DEFAULT_TAGS = ("episode/return", "episode/length", "env/tracking_error", "loss/policy", "loss/value",
+DEFAULT_TAGS = ("episode/return", "episode/length", "env/keypoint_error", "loss/policy", "loss/value",
                 "policy/kl", "symmetry/actor_error", "distill/action_error", "time/env_steps_per_s")
 
 _LOGDIR = flags.DEFINE_string("logdir", None, "a run's logs/ folder, or a folder of runs (each curve per run)",

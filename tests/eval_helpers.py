@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from genmimic_jax.envs.synthetic_motion import synthetic_motion
-from genmimic_jax.eval.policy import Policy
 from genmimic_jax.rl.networks import make_actor
+from genmimic_jax.rl.policy import Policy, SavedPolicy
 from genmimic_jax.robot.g1 import constants
 
 
@@ -18,16 +18,17 @@ def short_clips():
 
 
 def random_policy(env_config, obs_size: int, obs_key: str = "actor", seed: int = 0, action_gain: float = 1.0,
-                  hidden=(32, 32)) -> Policy:
+                  hidden=(32, 32), activation: str = "elu") -> SavedPolicy:
     """A random actor of the learner's kind, normaliser std 3; `action_gain` scales its output layer."""
-    actor = make_actor(hidden, constants.NUM_JOINTS, "elu")
+    actor = make_actor(hidden, constants.NUM_JOINTS, activation)
     params = jax.tree.map(np.asarray, actor.init(jax.random.PRNGKey(seed), jnp.zeros((1, obs_size)))["params"])
     last = f"Dense_{len(hidden)}"
     params[last]["kernel"] = params[last]["kernel"] * action_gain
-    return Policy(kind="student" if obs_key == "actor" else "teacher", obs_key=obs_key, actor_params=params,
-                  obs_mean=np.zeros(obs_size, np.float32), obs_std=np.full(obs_size, 3.0, np.float32), obs_clip=10.0,
-                  hidden_sizes=tuple(hidden), activation="elu", step=0, run_config={"env": env_config.to_dict()},
-                  run_dir=pathlib.Path("."))
+    policy = Policy(actor_params=params, obs_mean=np.zeros(obs_size, np.float32),
+                    obs_std=np.full(obs_size, 3.0, np.float32), obs_key=obs_key, obs_clip=10.0,
+                    hidden_sizes=tuple(hidden), activation=activation)
+    return SavedPolicy(policy=policy, kind="student" if obs_key == "actor" else "teacher", step=0,
+                       run_config={"env": env_config.to_dict()}, run_dir=pathlib.Path("."))
 
 
 def write_student_run(run_dir, policy: Policy, env_config) -> None:

@@ -1,12 +1,14 @@
 """Short PPO runs on the toy task, cached so that several test files share them in one session."""
 
 import functools
+import tempfile
 
-import jax
-import numpy as np
+import flax.serialization
+import ml_collections
 
 from configs import train as train_config
-from genmimic_jax.rl import env_factory, ppo
+from genmimic_jax.rl import env_factory, ppo, runner
+from genmimic_jax.rl.policy import Policy, policy_of
 
 
 def small_config(actor_coef: float = 0.0, augment: bool = False, num_updates: int = 20):
@@ -24,8 +26,14 @@ def small_config(actor_coef: float = 0.0, augment: bool = False, num_updates: in
 
 @functools.lru_cache(maxsize=None)
 def train_toy(actor_coef: float = 0.0, augment: bool = False, num_updates: int = 20):
-    """(config, env, final PPOState, per-update metrics as numpy) of one jitted `train(rng)` with seed 0."""
+    """(config, env, final PPOState, per-update metrics) of a `runner.run` with seed 0, in a temporary run dir."""
     config = small_config(actor_coef, augment, num_updates)
     env = env_factory.make_env(config)
-    state, metrics = jax.jit(ppo.make_train(config, env))(jax.random.PRNGKey(0))
-    return config, env, state, jax.tree.map(np.asarray, metrics)
+    with tempfile.TemporaryDirectory() as run_dir:
+        state, metrics = runner.run(ppo.make_ppo(config, env), config, run_dir, num_updates, env.num_envs)
+    return config, env, state, metrics
+
+
+def frozen_actor(config: ml_collections.ConfigDict, state: ppo.PPOState) -> Policy:
+    """The PPO actor of a training state as the frozen policy a teacher run's checkpoint gives."""
+    return policy_of(flax.serialization.to_state_dict(state), config.to_dict(), "teacher")

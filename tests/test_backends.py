@@ -22,13 +22,13 @@ def setup():
 @pytest.fixture(scope="module")
 def mujoco_evaluator(setup):
     _, env, policy = setup
-    return Evaluator(env, policy.jax_fn(), "actor", "mujoco", threads=2)
+    return Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco", threads=2)
 
 
 def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_evaluator):
     _, env, policy = setup
     first = mujoco_evaluator()
-    single = Evaluator(env, policy.jax_fn(), "actor", "mujoco", threads=1)()
+    single = Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco", threads=1)()
     np.testing.assert_array_equal(first.qpos, single.qpos)
     np.testing.assert_array_equal(first.obs, single.obs)
     lib = env.motion_lib
@@ -46,7 +46,7 @@ def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_ev
 def test_a_wild_policy_fails_and_is_scored_as_failed(setup):
     env_config, env, _ = setup
     wild = random_policy(env_config, env.observation_size["actor"], obs_key="actor", seed=1, action_gain=3000.0)
-    run = Evaluator(env, wild.jax_fn(), "actor", "mujoco")()
+    run = Evaluator(env, wild.policy.inference_fn(), "actor", "mujoco")()
     assert np.all(run.failed_at > 0), run.failed_at
     assert all(kind for kind in run.failure_kinds())
     scored = evaluate.score(run, env.motion_lib, ["a", "b"], success_threshold=10.0)
@@ -102,7 +102,7 @@ def test_mjx_and_mujoco_back_ends_agree(setup, mujoco_evaluator):
     """
     _, env, policy = setup
     c_run = mujoco_evaluator()
-    mjx_run = Evaluator(env, policy.jax_fn(), "actor", "mjx")()
+    mjx_run = Evaluator(env, policy.policy.inference_fn(), "actor", "mjx")()
     np.testing.assert_allclose(mjx_run.keypoints, c_run.keypoints, atol=2e-3)
     np.testing.assert_allclose(mjx_run.qpos, c_run.qpos, atol=2e-2)
     np.testing.assert_allclose(mjx_run.reward, c_run.reward, atol=1e-3)

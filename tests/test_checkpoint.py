@@ -32,7 +32,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert not any(leaf.weak_type for leaf in jax.tree.leaves(jax.eval_shape(algorithm.init, jax.random.PRNGKey(0))))
 
     def _run(config, run_dir, num_updates):
-        return runner.run(algorithm, config, run_dir, num_updates, config.env.num_envs)
+        return runner.run(algorithm, config, run_dir, num_updates, config.env.num_envs)[0]
 
     uninterrupted = _run(config, tmp_path / "straight", 6)
     _run(config, tmp_path / "resumed", 2)  # stops after one chunk, as if killed after its checkpoint
@@ -60,7 +60,7 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     steps, values = scalars["episode/length"]
     np.testing.assert_array_equal(steps, np.arange(1, 7))
     assert np.all(np.isfinite(values))
-    assert {"loss/policy", "policy/kl", "symmetry/actor_error", "env/reward/position",
+    assert {"loss/policy", "policy/kl", "symmetry/actor_error", "reward/position",
             "time/env_steps_per_s"} <= set(scalars)
     out = tmp_path / "curves.png"
     result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={run_dir / 'logs'}",

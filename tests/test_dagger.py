@@ -16,20 +16,19 @@ import pytest
 from configs import distill as distill_config
 from configs import train as train_config
 from genmimic_jax.rl import dagger, env_factory, runner
-from genmimic_jax.rl.networks import MLP
-from rl_toy_runs import train_toy
+from genmimic_jax.rl.networks import make_actor
+from genmimic_jax.rl.policy import Policy
+from rl_toy_runs import frozen_actor, train_toy
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _distill_config(teacher_config: ml_collections.ConfigDict, num_updates: int) -> ml_collections.ConfigDict:
+def _distill_config(num_updates: int) -> ml_collections.ConfigDict:
     config = distill_config.get_config()
     config.network.actor_hidden = (64, 64)
     config.dagger.num_updates = num_updates
     config.dagger.rollout_length = 32
-    config.teacher = ml_collections.ConfigDict({"network": teacher_config.network.to_dict(),
-                                                "actor_obs": teacher_config.ppo.actor_obs,
-                                                "obs_clip": teacher_config.ppo.obs_clip})
+    config.run.updates_per_chunk = num_updates
     return config
 
 
@@ -40,10 +39,13 @@ def tiny_setup(dataset_rollouts: int = 2):
     teacher_config.network.actor_hidden = (8,)
     env = env_factory.make_env(teacher_config)
     obs_size = env.observation_size[teacher_config.ppo.actor_obs]
-    network = MLP((8,), env.action_size, teacher_config.network.activation)
+    network = make_actor((8,), env.action_size, teacher_config.network.activation)
     params = network.init(jax.random.PRNGKey(7), jnp.zeros((1, obs_size)))["params"]
-    teacher = dagger.TeacherPolicy(actor_params=params, obs_mean=jnp.zeros(obs_size), obs_std=jnp.ones(obs_size))
-    config = _distill_config(teacher_config, num_updates=6)
+    params["Dense_1"] = dict(params["Dense_1"], kernel=params["Dense_1"]["kernel"] * 100.0)  # O(1) actions
+    teacher = Policy(actor_params=params, obs_mean=jnp.zeros(obs_size), obs_std=jnp.ones(obs_size),
+                     obs_key=teacher_config.ppo.actor_obs, obs_clip=teacher_config.ppo.obs_clip, hidden_sizes=(8,),
+                     activation=teacher_config.network.activation)
+    config = _distill_config(num_updates=6)
     config.network.actor_hidden = (8,)
     config.dagger.rollout_length = 8
     config.dagger.dataset_rollouts = dataset_rollouts
@@ -89,14 +91,14 @@ def test_epochs_draw_uniformly_from_the_filled_slots_only():
     assert not frequency[12:].any()
 
 
-def test_student_action_error_falls():
+def test_student_action_error_falls(tmp_path):
     teacher_config, env, teacher_state, _ = train_toy(actor_coef=1.0)
-    teacher = dagger.teacher_from_ppo(teacher_state.params, teacher_state.normalizer, teacher_config.ppo.actor_obs)
-    config = _distill_config(teacher_config, num_updates=15)
+    config = _distill_config(num_updates=15)
+    config.seed = 1
     assert config.dagger.dataset_rollouts > 1  # the default aggregates
-    algorithm = dagger.make_dagger(config, env, teacher)
+    algorithm = dagger.make_dagger(config, env, frozen_actor(teacher_config, teacher_state))
     assert not any(leaf.weak_type for leaf in jax.tree.leaves(jax.eval_shape(algorithm.init, jax.random.PRNGKey(0))))
-    state, metrics = jax.jit(dagger.make_distill(config, env, teacher))(jax.random.PRNGKey(1))
+    state, metrics = runner.run(algorithm, config, tmp_path, 15, env.num_envs)
     error = np.asarray(metrics["distill/action_error"])
     assert np.all(np.isfinite(error))
     assert error[-5:].mean() < 0.25 * error[0]
@@ -122,9 +124,9 @@ def test_bad_dataset_and_minibatch_settings_are_rejected():
 def test_stopped_and_resumed_distillation_equals_uninterrupted(tmp_path):
     config, env, teacher = tiny_setup(dataset_rollouts=4)  # resumes with 2 of 4 slots filled, then wraps
     algorithm = dagger.make_dagger(config, env, teacher)
-    uninterrupted = runner.run(algorithm, config, tmp_path / "straight", 6, env.num_envs)
+    uninterrupted, _ = runner.run(algorithm, config, tmp_path / "straight", 6, env.num_envs)
     runner.run(algorithm, config, tmp_path / "resumed", 2, env.num_envs)  # stops after one chunk
-    resumed = runner.run(algorithm, config, tmp_path / "resumed", 6, env.num_envs)
+    resumed, _ = runner.run(algorithm, config, tmp_path / "resumed", 6, env.num_envs)
     assert int(resumed.step) == 6
     assert (np.abs(np.asarray(resumed.dataset.obs)).max(axis=(0, 2, 3)) > 0).all()  # all 4 slots filled
     for a, b in zip(jax.tree.leaves(uninterrupted), jax.tree.leaves(resumed), strict=True):

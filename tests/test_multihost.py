@@ -113,7 +113,7 @@ def test_two_process_training_resumes_and_equals_one_process(tmp_path):
     for main, other in (first_outputs, resumed_outputs):
         assert "8 envs over 2 device(s) in 2 process(es)" in main and "update " in main
         assert "envs over" not in other and "update " not in other
-    assert "update 4:" in resumed_outputs[0] and "update 2:" not in resumed_outputs[0]
+    assert "update 4/4 |" in resumed_outputs[0] and "update 2/" not in resumed_outputs[0]
     config = json.loads((multi_dir / "config.json").read_text())
     assert (config["run"]["num_processes"], config["run"]["process_id"]) == (2, 0)
     assert len(list((multi_dir / "logs").iterdir())) == 2  # one event file per session
@@ -147,7 +147,7 @@ def test_two_process_distillation_equals_one_process(tmp_path):
     single = Session(tmp_path / "single_log", "experiments.distill", distill_flags(tmp_path / "single"))
     main, other = multi.outputs()
     single.outputs()
-    assert "8 envs over 2 device(s) in 2 process(es)" in main and "update 4:" in main
+    assert "8 envs over 2 device(s) in 2 process(es)" in main and "update 4/4 |" in main
     assert "update " not in other
     multi_state, multi_config = _restore(tmp_path / "multi" / "run")
     single_state, _ = _restore(tmp_path / "single" / "run")

@@ -28,7 +28,7 @@ def student_run(tmp_path_factory):
     env_config = tracking_config.default_config()
     size = observations.actor_layout(env_config.history_length, len(env_config.goal_offsets)).size
     run_dir = tmp_path_factory.mktemp("runs") / "student"
-    write_student_run(run_dir, random_policy(env_config, size, seed=3, action_gain=5.0), env_config)
+    write_student_run(run_dir, random_policy(env_config, size, seed=3, action_gain=5.0).policy, env_config)
     return run_dir
 
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genmimic_jax.rl import env_factory, networks, ppo, toy_env
+from genmimic_jax.rl import env_factory, metrics_log, networks, ppo, rollout, runner, toy_env
 from rl_toy_runs import small_config, train_toy
 
 
@@ -73,7 +73,30 @@ def test_toy_env_interface():
     assert env.mirror_maps["action"].size == env.action_size
     state = jax.jit(env.step)(state, jnp.ones((env.num_envs, env.action_size)))
     assert state.reward.shape == state.done.shape == state.info["truncation"].shape == (env.num_envs,)
-    assert {"reward/position", "reward/arms", "reward/action_rate", "tracking_error"} <= set(state.metrics)
+    assert {"reward/position", "reward/arms", "reward/action_rate", "keypoint_error"} <= set(state.metrics)
+
+
+@pytest.mark.parametrize("env_name", ["toy", "g1_tracking"])
+def test_summary_plot_and_ablation_tags_name_metrics_the_env_reports(env_name):
+    """The stdout line, the default curves and the ablation table read rollout metrics by name; both envs report
+    every one of them (G1 runs once lacked the tracking error: the readers asked for 'env/tracking_error')."""
+    from configs import train as train_config
+    from experiments import ablate, plot_logs
+
+    config = train_config.get_config(env_name)
+    config.env.num_envs = 2
+    env = env_factory.make_env(config)
+
+    def rollout_metrics(rng):
+        def still(obs, key):
+            return jnp.zeros((env.num_envs, env.action_size)), {}
+
+        return rollout.rollout(env, still, rollout.init_rollout_state(env, rng), rng, 1)[2]
+
+    reported = set(jax.eval_shape(rollout_metrics, jax.random.PRNGKey(0)))
+    for tags in (metrics_log.SUMMARY_KEYS, plot_logs.DEFAULT_TAGS, ablate.SUMMARY_TAGS):
+        rollout_tags = {tag for tag in tags if tag.split("/")[0] in ("env", "episode", "reward", "termination")}
+        assert "env/keypoint_error" in rollout_tags and rollout_tags <= reported
 
 
 def test_ppo_learns_the_toy_task():
@@ -84,12 +107,12 @@ def test_ppo_learns_the_toy_task():
     assert np.nanmean(length[:3]) < 40.0
     assert np.nanmean(length[-5:]) > 90.0
     assert np.nanmean(ret[-5:]) > 3.0 * np.nanmean(ret[:3])
-    assert metrics["env/tracking_error"][-5:].mean() < 0.5 * metrics["env/tracking_error"][:3].mean()
+    assert metrics["env/keypoint_error"][-5:].mean() < 0.5 * metrics["env/keypoint_error"][:3].mean()
     assert int(state.step) == 20
 
 
 @pytest.mark.slow
-def test_ppo_learns_on_the_g1_builtin_clip():
+def test_ppo_learns_on_the_g1_builtin_clip(tmp_path):
     """The real MJX G1 env on its built-in standing/arm-waving clip, 60 updates of 64 envs x 24 steps.
 
     With `quick_g1_run`'s tight keypoint termination, standing still fails within ~30 control steps; a policy
@@ -99,12 +122,11 @@ def test_ppo_learns_on_the_g1_builtin_clip():
 
     config = train_config.quick_g1_run(train_config.get_config("g1_tracking"), num_updates=60)
     env = env_factory.make_env(config)
-    _, metrics = jax.jit(ppo.make_train(config, env))(jax.random.PRNGKey(0))
-    metrics = jax.tree.map(np.asarray, metrics)
+    _, metrics = runner.run(ppo.make_ppo(config, env), config, tmp_path, config.ppo.num_updates, env.num_envs)
     assert np.all(np.isfinite(metrics["loss/total"]))
     # Update 1 is left out: its episodes are cut short by the synchronised start of all envs.
     length, ret = metrics["episode/length"][1:], metrics["episode/return"][1:]
-    failures = metrics["env/termination/keypoint_error"][1:]
+    failures = metrics["termination/keypoint_error"][1:]
     assert np.nanmean(length[-10:]) > 1.5 * np.nanmean(length[:5])
     assert np.nanmean(ret[-10:]) > 2.0 * np.nanmean(ret[:5]) > 0.0
     assert failures[-10:].mean() < 0.7 * failures[:5].mean()

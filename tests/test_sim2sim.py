@@ -17,7 +17,7 @@ def setup(tmp_path_factory):
     env_config = tracking_config.default_config()
     env = evaluate.make_env(env_config, short_clips()[1:])
     policy = random_policy(env_config, env.observation_size["actor"], seed=2, action_gain=20.0)
-    jax_run = Evaluator(env, policy.jax_fn(), "actor", "mujoco")()
+    jax_run = Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco")()
     path = tmp_path_factory.mktemp("onnx") / "student.onnx"
     _, max_error = onnx_export.export_policy(policy, path, real_observations=jax_run.obs[0])
     return env, policy, jax_run, path, max_error
@@ -31,7 +31,7 @@ def test_export_parity_holds_on_real_observations(setup):
     np.testing.assert_allclose(actions, jax_run.actions[0], atol=1e-5, rtol=0)
     assert np.abs(jax_run.actions[0]).max() > 0.05  # the check sees real-sized actions
     meta = onnx_policy.metadata
-    assert meta["observation_size"] == policy.obs_size == sum(b["size"] for b in meta["observation_layout"])
+    assert meta["observation_size"] == policy.policy.obs_size == sum(b["size"] for b in meta["observation_layout"])
     assert meta["control_rate_hz"] == pytest.approx(50.0)
     assert meta["goal_offsets"] == list(tracking_config.default_config().goal_offsets)
 

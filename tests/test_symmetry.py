@@ -43,7 +43,7 @@ def test_mirror_map_algebra():
     np.testing.assert_array_equal(swap.apply(x), [-2.0, -1.0, 3.0])
     np.testing.assert_array_equal(swap.compose(swap).apply(x), x)
     assert not MirrorMap(perm=np.array([1, 2, 0]), sign=np.ones(3)).is_involution()
-    assert MirrorMap.negate(2).is_involution() and MirrorMap.identity(3).is_involution()
+    assert MirrorMap(perm=np.arange(2), sign=-np.ones(2)).is_involution() and MirrorMap.identity(3).is_involution()
     rotate = MirrorMap(perm=np.array([1, 2, 0]), sign=np.array([1.0, -1.0, 1.0]))
     np.testing.assert_array_equal(swap.compose(rotate).apply(x), swap.apply(rotate.apply(x)))
     both = concat([swap, MirrorMap.vector3()])
@@ -85,15 +85,17 @@ def test_mirrored_batch_keeps_behaviour_log_probs_that_a_symmetric_policy_reprod
                                 init_log_std=0.0)
     params = {"actor": actor_params, "critic": critic_params, "log_std": jnp.full((env.action_size,), -0.5)}
     normalizer = normalization.init(env.observation_size)
-    policy = ppo.Policy(nets, "privileged", obs_clip=10.0)
+    fns = ppo.make_actor_critic_fns(nets, "privileged", obs_clip=10.0)
+    policy, value_fn = fns.mean(params, normalizer), fns.value(params, normalizer)
+
     obs = {key: jax.random.normal(jax.random.PRNGKey(i), (32, size)) for i, (key, size)
            in enumerate(env.observation_size.items())}
-    mean = policy.mean_fn(params, normalizer)(obs["privileged"])
+    mean = policy(obs["privileged"])
     action = mean + jax.random.normal(jax.random.PRNGKey(5), mean.shape)
     log_std = jnp.broadcast_to(params["log_std"], mean.shape)
     batch = {"obs": obs, "action": action, "mean": mean, "log_std": log_std,
              "log_prob": networks.gaussian_log_prob(mean, log_std, action),
-             "value": policy.value_fn(params, normalizer)(obs["privileged"]),
+             "value": value_fn(obs["privileged"]),
              "advantage": jnp.arange(32.0), "target": jnp.ones(32)}
     mirrored = ppo.mirrored_batch(batch, maps)
     np.testing.assert_allclose(mirrored["obs"]["actor"], maps["actor"].apply(obs["actor"]))
@@ -101,11 +103,11 @@ def test_mirrored_batch_keeps_behaviour_log_probs_that_a_symmetric_policy_reprod
     for key in ("log_prob", "value", "advantage", "target"):
         np.testing.assert_array_equal(mirrored[key], batch[key])
     # The stored behaviour quantities are what a symmetric policy gives at the mirrored data.
-    mirrored_mean = policy.mean_fn(params, normalizer)(mirrored["obs"]["privileged"])
+    mirrored_mean = policy(mirrored["obs"]["privileged"])
     np.testing.assert_allclose(mirrored_mean, mirrored["mean"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(networks.gaussian_log_prob(mirrored_mean, params["log_std"], mirrored["action"]),
                                batch["log_prob"], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(policy.value_fn(params, normalizer)(mirrored["obs"]["privileged"]), batch["value"],
+    np.testing.assert_allclose(value_fn(mirrored["obs"]["privileged"]), batch["value"],
                                rtol=1e-5, atol=1e-5)
 
 

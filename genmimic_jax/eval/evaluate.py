@@ -27,8 +27,8 @@ from genmimic_jax import files
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import TrackingEnv
 from genmimic_jax.eval import metrics, noise
-from genmimic_jax.eval.policy import Policy
 from genmimic_jax.eval.rollout import Evaluator, Rollout
+from genmimic_jax.rl.policy import SavedPolicy
 from genmimic_jax.viz import plots
 
 
@@ -100,13 +100,13 @@ def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
     return out
 
 
-def evaluate(policy: Policy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
+def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
              success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (), noise_seed: int = 0,
              threads: int = 2) -> Report:
     """Rolls the policy out on every clip (deterministic actions), cleanly and under each corruption level.
 
     Args:
-      policy: the trained policy; its run config gives the environment.
+      saved: the trained policy; its run config gives the environment.
       clips: reference clips (qpos [T, 36], fps, source), e.g. `retarget.io.RobotMotion`.
       clip_names: a name per clip for the report.
       backend: 'mujoco' or 'mjx'.
@@ -118,8 +118,8 @@ def evaluate(policy: Policy, clips: Sequence, clip_names: Sequence[str], backend
     if len(clips) != len(clip_names) or not clips:
         raise ValueError(f"need one name per clip and at least one clip, got {len(clips)} clips, "
                          f"{len(clip_names)} names")
-    env = make_env(policy.run_config["env"], clips)
-    evaluator = Evaluator(env, policy.jax_fn(), policy.obs_key, backend, threads)
+    env = make_env(saved.run_config["env"], clips)
+    evaluator = Evaluator(env, saved.policy.inference_fn(), saved.policy.obs_key, backend, threads)
     lib = env.motion_lib
     clean = evaluator()
     per_clip = score(clean, lib, clip_names, success_threshold)
@@ -129,8 +129,8 @@ def evaluate(policy: Policy, clips: Sequence, clip_names: Sequence[str], backend
         scored = score(run, lib, clip_names, success_threshold)
         results.append({"corruption": corruption, "severity": severity, "per_clip": scored,
                         "overall": metrics.summarize(list(scored.values()))})
-    info = {"policy": {"run_dir": str(policy.run_dir), "kind": policy.kind, "obs": policy.obs_key,
-                       "step": policy.step},
+    info = {"policy": {"run_dir": str(saved.run_dir), "kind": saved.kind, "obs": saved.policy.obs_key,
+                       "step": saved.step},
             "backend": backend, "success_threshold_m": success_threshold, "control_rate_hz": lib.fps,
             "noise_seed": noise_seed, "scoring": "against the clean reference; frames 1..end of clip or failure"}
     return Report(clip_names=list(clip_names), per_clip=per_clip, overall=metrics.summarize(list(per_clip.values())),

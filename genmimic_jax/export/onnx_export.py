@@ -1,7 +1,8 @@
 """ONNX export of an MLP policy with its observation normalisation folded in.
 
 The graph is built directly with `onnx.helper` (MatMul + Add + activation per layer): the policy is a plain MLP,
-so no tracer or TensorFlow is needed and the graph is the same computation as the JAX one, op for op:
+so no tracer or TensorFlow is needed and the graph is the same computation as the JAX one
+(`rl.policy.make_inference_fn`), op for op; every activation of `rl.networks.ACTIVATIONS` exports:
 
     obs -> clip((obs - mean) / std, -c, c) -> [Dense, act]* -> Dense -> Gather(DDS order) -> actions
 
@@ -25,15 +26,14 @@ from onnx import TensorProto, helper, numpy_helper
 from genmimic_jax import files
 from genmimic_jax.envs import observations, randomization
 from genmimic_jax.errors import InputError
-from genmimic_jax.eval.policy import Policy
+from genmimic_jax.rl.networks import ACTIVATIONS
+from genmimic_jax.rl.policy import Policy, SavedPolicy
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
 OPSET = 17
 INPUT_NAME = "obs"
 OUTPUT_NAME = "actions"
-# flax activation name -> ONNX op (with its default attributes matching flax's definition).
-ACTIVATION_OPS = {"elu": "Elu", "relu": "Relu", "tanh": "Tanh"}
 
 
 class ExportError(InputError):
@@ -54,23 +54,19 @@ def dense_layers(actor_params: Mapping[str, Any]) -> list[tuple[np.ndarray, np.n
     return layers
 
 
-def build_model(actor_params: Mapping[str, Any], obs_mean: np.ndarray, obs_std: np.ndarray, obs_clip: float,
-                activation: str, metadata: Mapping[str, Any] | None = None) -> onnx.ModelProto:
+def build_model(policy: Policy, metadata: Mapping[str, Any] | None = None) -> onnx.ModelProto:
     """The policy as an ONNX model (checked with `onnx.checker`).
 
     Args:
-      actor_params: flax params of the actor MLP (`{'Dense_0': {'kernel', 'bias'}, ...}`); its output is the action
-        in MuJoCo joint order.
-      obs_mean, obs_std: [D] running statistics the actor's input was normalised with.
-      obs_clip: the normalised observation is clipped to [-obs_clip, obs_clip].
-      activation: the hidden activation ('elu', 'relu' or 'tanh').
+      policy: the policy; its actor outputs the action in MuJoCo joint order.
       metadata: stored as JSON strings in the model's metadata_props.
     """
-    if activation not in ACTIVATION_OPS:
-        raise ExportError(f"activation {activation!r} has no ONNX export; supported: {sorted(ACTIVATION_OPS)}")
-    layers = dense_layers(actor_params)
+    if policy.activation not in ACTIVATIONS:
+        raise ExportError(f"activation {policy.activation!r} is not one of {sorted(ACTIVATIONS)}")
+    activation = ACTIVATIONS[policy.activation]
+    layers = dense_layers(policy.actor_params)
     obs_size, action_size = layers[0][0].shape[0], layers[-1][0].shape[1]
-    obs_mean, obs_std = np.asarray(obs_mean, np.float32), np.asarray(obs_std, np.float32)
+    obs_mean, obs_std = np.asarray(policy.obs_mean, np.float32), np.asarray(policy.obs_std, np.float32)
     if obs_mean.shape != (obs_size,) or obs_std.shape != (obs_size,):
         raise ExportError(f"normaliser shapes {obs_mean.shape}, {obs_std.shape} do not match the actor input {obs_size}")
     if action_size != constants.NUM_JOINTS:
@@ -79,8 +75,8 @@ def build_model(actor_params: Mapping[str, Any], obs_mean: np.ndarray, obs_std: 
     initializers = [
         numpy_helper.from_array(obs_mean, "obs_mean"),
         numpy_helper.from_array(obs_std, "obs_std"),
-        numpy_helper.from_array(np.float32(-obs_clip), "clip_min"),
-        numpy_helper.from_array(np.float32(obs_clip), "clip_max"),
+        numpy_helper.from_array(np.float32(-policy.obs_clip), "clip_min"),
+        numpy_helper.from_array(np.float32(policy.obs_clip), "clip_max"),
         numpy_helper.from_array(constants.DDS_TO_MUJOCO.astype(np.int64), "dds_to_mujoco"),
     ]
     nodes = [
@@ -95,7 +91,11 @@ def build_model(actor_params: Mapping[str, Any], obs_mean: np.ndarray, obs_std: 
                   helper.make_node("Add", [f"matmul_{i}", f"bias_{i}"], [f"dense_{i}"])]
         hidden = f"dense_{i}"
         if i < len(layers) - 1:
-            nodes.append(helper.make_node(ACTIVATION_OPS[activation], [hidden], [f"h{i + 1}"]))
+            if activation.gated:
+                nodes += [helper.make_node(activation.onnx_op, [hidden], [f"gate_{i}"]),
+                          helper.make_node("Mul", [hidden, f"gate_{i}"], [f"h{i + 1}"])]
+            else:
+                nodes.append(helper.make_node(activation.onnx_op, [hidden], [f"h{i + 1}"]))
             hidden = f"h{i + 1}"
     nodes.append(helper.make_node("Gather", [hidden, "dds_to_mujoco"], [OUTPUT_NAME], axis=1))
 
@@ -144,19 +144,19 @@ def observation_layout(env_config: Mapping[str, Any], obs_key: str) -> observati
     raise ExportError(f"unknown observation {obs_key!r}; expected 'actor' or 'privileged'")
 
 
-def policy_metadata(policy: Policy) -> dict[str, Any]:
+def policy_metadata(saved: SavedPolicy) -> dict[str, Any]:
     """Robot facts (`robot_metadata`) plus what the policy reads: observation layout, rates, history, goals."""
-    env_config = policy.run_config.get("env")
+    env_config, policy = saved.run_config.get("env"), saved.policy
     if not env_config:
-        raise ExportError(f"{policy.run_dir}: the run config has no 'env' block to take the observation layout from")
+        raise ExportError(f"{saved.run_dir}: the run config has no 'env' block to take the observation layout from")
     layout = observation_layout(env_config, policy.obs_key)
     if layout.size != policy.obs_size:
-        raise ExportError(f"{policy.run_dir}: the policy reads {policy.obs_size} numbers but the '{policy.obs_key}' "
+        raise ExportError(f"{saved.run_dir}: the policy reads {policy.obs_size} numbers but the '{policy.obs_key}' "
                           f"layout of its env config has {layout.size}")
     ctrl_dt = float(env_config["ctrl_dt"])
     return dict(
         robot_metadata(),
-        policy_kind=policy.kind,
+        policy_kind=saved.kind,
         observation=policy.obs_key,
         observation_size=layout.size,
         observation_layout=layout.as_metadata(),
@@ -167,14 +167,14 @@ def policy_metadata(policy: Policy) -> dict[str, Any]:
         goal_offsets_s=[int(o) * ctrl_dt for o in env_config["goal_offsets"]],
         goal_keypoints_frame="world keypoints minus the root position, rotated into the root's heading (yaw) frame",
         observation_normalization="folded in: the input is the raw observation",
-        checkpoint_step=policy.step,
+        checkpoint_step=saved.step,
     )
 
 
-def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int = 256, tolerance: float = 1e-5,
+def export_policy(saved: SavedPolicy, path: str | os.PathLike, parity_samples: int = 256, tolerance: float = 1e-5,
                   seed: int = 0, real_observations: np.ndarray | None = None,
                   overwrite: bool = False) -> tuple[onnx.ModelProto, float]:
-    """Exports `policy` to `path` after checking onnxruntime against JAX (`path` is checked first, see `save`).
+    """Exports the policy to `path` after checking onnxruntime against JAX (`path` is checked first, see `save`).
 
     The check feeds observations drawn around the normaliser's statistics (mean + 2 std * N(0, 1)) and any
     `real_observations` [M, D] given, and compares with the JAX policy's actions.
@@ -185,11 +185,11 @@ def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int =
     Raises:
       ExportError: the policy cannot be exported or the difference exceeds `tolerance`.
     """
-    files.check_output(path, "onnx", inputs=[policy.run_dir / "config.json"], overwrite=overwrite)
+    files.check_output(path, "onnx", inputs=[saved.run_dir / "config.json"], overwrite=overwrite)
+    policy = saved.policy
     if policy.action_size != constants.NUM_JOINTS:
-        raise ExportError(f"{policy.run_dir}: the policy has {policy.action_size} actions, the G1 {constants.NUM_JOINTS}")
-    model = build_model(policy.actor_params, policy.obs_mean, policy.obs_std, policy.obs_clip, policy.activation,
-                        policy_metadata(policy))
+        raise ExportError(f"{saved.run_dir}: the policy has {policy.action_size} actions, the G1 {constants.NUM_JOINTS}")
+    model = build_model(policy, policy_metadata(saved))
     rng = np.random.default_rng(seed)
     obs = policy.obs_mean + 2.0 * policy.obs_std * rng.normal(size=(parity_samples, policy.obs_size))
     if real_observations is not None:
@@ -197,7 +197,7 @@ def export_policy(policy: Policy, path: str | os.PathLike, parity_samples: int =
     obs = obs.astype(np.float32)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (actions,) = session.run([OUTPUT_NAME], {INPUT_NAME: obs})
-    expected = np.asarray(policy.jax_fn()(obs))[:, constants.DDS_TO_MUJOCO]
+    expected = np.asarray(policy.inference_fn()(obs))[:, constants.DDS_TO_MUJOCO]
     max_error = float(np.max(np.abs(actions - expected)))
     if not max_error <= tolerance:
         raise ExportError(f"onnxruntime differs from the JAX policy by {max_error:.3g} (> {tolerance:g})")

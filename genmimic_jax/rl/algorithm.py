@@ -1,7 +1,7 @@
 """The shape every learner here has: a pure `init(rng)` and a pure `update(state)`.
 
-Keeping the two apart lets one jitted `train(rng)` run the whole thing in a `lax.scan`, and
-lets the experiment runner call jitted chunks of updates from Python between checkpoints.
+Keeping the two apart lets the runner (`runner.run`) call jitted chunks of updates (`scan_updates`)
+from Python, with logs and checkpoints between them.
 """
 
 from collections.abc import Callable
@@ -32,11 +32,3 @@ def scan_updates(update: Callable[[Any], tuple[Any, Metrics]], state: Any,
     """Applies `update` `num_updates` times in a `lax.scan`; metrics get a leading [num_updates] dim."""
     return jax.lax.scan(lambda carry, _: update(carry), state, None, length=num_updates)
 
-
-def make_run(algorithm: Algorithm, num_updates: int) -> Callable[[jax.Array], tuple[Any, Metrics]]:
-    """The whole training as one pure, jittable function of the seed."""
-
-    def run(rng: jax.Array) -> tuple[Any, Metrics]:
-        return scan_updates(algorithm.update, algorithm.init(rng), num_updates)
-
-    return run

@@ -11,7 +11,6 @@ it stops visiting them; `dataset_rollouts=1` is on-policy DAgger on the latest r
 Everything stays on the device inside one jitted update.
 """
 
-from collections.abc import Callable
 from typing import ClassVar
 
 import flax.struct
@@ -21,18 +20,10 @@ import ml_collections
 import optax
 
 from genmimic_jax.rl import normalization
-from genmimic_jax.rl.algorithm import Algorithm, Metrics, make_run
-from genmimic_jax.rl.networks import MLP, Params, make_actor
+from genmimic_jax.rl.algorithm import Algorithm, Metrics
+from genmimic_jax.rl.networks import Params, make_actor
+from genmimic_jax.rl.policy import Policy, PolicyFn, make_inference_fn
 from genmimic_jax.rl.rollout import RolloutState, init_rollout_state, rollout
-
-
-@flax.struct.dataclass
-class TeacherPolicy:
-    """A frozen policy: actor parameters and the observation statistics it was trained with."""
-
-    actor_params: Params
-    obs_mean: jax.Array
-    obs_std: jax.Array
 
 
 @flax.struct.dataclass
@@ -102,30 +93,23 @@ class DAggerState:
     params: Params  # {'actor': student actor parameters}
     opt_state: optax.OptState
     normalizer: normalization.NormalizerState  # student observation statistics
-    teacher: TeacherPolicy
+    teacher: Policy
     rollout: RolloutState
     dataset: Dataset
     rng: jax.Array
     step: jax.Array  # updates done, which is also the number of rollouts inserted into `dataset`
 
 
-def teacher_mean_fn(network: MLP, teacher: TeacherPolicy, obs_clip: float) -> Callable[[jax.Array], jax.Array]:
-    """Raw teacher observation -> teacher mean action."""
-    return lambda obs: network.apply({"params": teacher.actor_params},
-                                     jnp.clip((obs - teacher.obs_mean) / teacher.obs_std, -obs_clip, obs_clip))
-
-
-def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) -> Algorithm:
+def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algorithm:
     """DAgger as `init`/`update` (see `Algorithm`).
 
     Args:
-      config: the distillation config (`configs/distill.py`): `dagger`, `network` (student),
-        `teacher` (network, actor_obs, obs_clip of the teacher), `seed`.
+      config: the distillation config (`configs/distill.py`): `dagger`, `network` (student), `seed`.
       env: a batched environment with the tracking interface.
-      teacher: the trained teacher.
+      teacher: the trained teacher (it reads `teacher.obs_key`).
     """
     dagger = config.dagger
-    student_obs, teacher_obs = dagger.student_obs, config.teacher.actor_obs
+    student_obs = dagger.student_obs
     if dagger.rollout_length % dagger.num_minibatches:
         raise ValueError(f"dagger.rollout_length={dagger.rollout_length} is not divisible by "
                          f"dagger.num_minibatches={dagger.num_minibatches} (every minibatch takes the same "
@@ -133,7 +117,7 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
     if dagger.dataset_rollouts < 1:
         raise ValueError(f"dagger.dataset_rollouts={dagger.dataset_rollouts} must be at least 1")
     student = make_actor(config.network.actor_hidden, env.action_size, config.network.activation)
-    teacher_net = make_actor(config.teacher.network.actor_hidden, env.action_size, config.teacher.network.activation)
+    make_student = make_inference_fn(student, dagger.obs_clip)
     optimizer = optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(dagger.learning_rate))
 
     def init(rng: jax.Array) -> DAggerState:
@@ -146,9 +130,8 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
                                                 env.observation_size[student_obs], env.action_size),
                            rng=rng, step=jnp.zeros((), jnp.int32))
 
-    def student_mean_fn(params: Params, normalizer) -> Callable[[jax.Array], jax.Array]:
-        return lambda obs: student.apply({"params": params["actor"]},
-                                         normalization.normalize(normalizer, obs, student_obs, dagger.obs_clip))
+    def student_mean_fn(params: Params, normalizer: normalization.NormalizerState) -> PolicyFn:
+        return make_student(params["actor"], normalizer.mean[student_obs], normalizer.std[student_obs])
 
     def loss_fn(params: Params, normalizer, minibatch: dict[str, jax.Array]) -> jax.Array:
         prediction = student_mean_fn(params, normalizer)(minibatch["obs"])
@@ -164,10 +147,10 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
         rng, rollout_rng, sgd_rng = jax.random.split(state.rng, 3)
         beta = dagger.beta_initial * dagger.beta_decay ** state.step.astype(jnp.float32)
         act_student = student_mean_fn(state.params, state.normalizer)
-        act_teacher = teacher_mean_fn(teacher_net, state.teacher, config.teacher.obs_clip)
+        act_teacher = state.teacher.inference_fn()
 
         def behaviour(obs, key):
-            student_action, label = act_student(obs[student_obs]), act_teacher(obs[teacher_obs])
+            student_action, label = act_student(obs[student_obs]), act_teacher(obs[state.teacher.obs_key])
             use_teacher = jax.random.uniform(key, label.shape[:1]) < beta
             action = jnp.where(use_teacher[:, None], label, student_action)
             return action, {"label": label, "student_action": student_action}
@@ -202,14 +185,3 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: TeacherPolicy) 
 
     return Algorithm(init=init, update=update, env_steps_per_update=env.num_envs * dagger.rollout_length)
 
-
-def make_distill(config: ml_collections.ConfigDict, env,
-                 teacher: TeacherPolicy) -> Callable[[jax.Array], tuple[DAggerState, Metrics]]:
-    """The whole distillation (`config.dagger.num_updates` updates) as one pure, jittable `distill(rng)`."""
-    return make_run(make_dagger(config, env, teacher), config.dagger.num_updates)
-
-
-def teacher_from_ppo(params: Params, normalizer: normalization.NormalizerState, obs_key: str) -> TeacherPolicy:
-    """Freezes a PPO actor (its parameters and the statistics of its observation `obs_key`) as a teacher."""
-    return TeacherPolicy(actor_params=params["actor"], obs_mean=normalizer.mean[obs_key],
-                         obs_std=normalizer.std[obs_key])

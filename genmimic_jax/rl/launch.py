@@ -5,8 +5,8 @@ import pathlib
 import ml_collections
 
 from genmimic_jax import limits
-from genmimic_jax.eval.policy import PolicyLoadError, load_policy
 from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
+from genmimic_jax.rl.policy import Policy, PolicyLoadError, load_policy
 
 
 def check_num_envs(config: ml_collections.ConfigDict) -> None:
@@ -25,26 +25,25 @@ def train(config: ml_collections.ConfigDict) -> pathlib.Path:
     return run_dir
 
 
-def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, dagger.TeacherPolicy]:
+def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, Policy]:
     """The distillation config completed from the teacher run (environment, teacher block), and the teacher."""
     if not config.teacher_dir:
         raise ValueError("--config.teacher_dir is required (a run directory of experiments.train)")
-    policy = load_policy(config.teacher_dir, which="teacher")
-    teacher_config = policy.run_config
+    saved = load_policy(config.teacher_dir, which="teacher")
+    teacher, teacher_config = saved.policy, saved.run_config
     if "ppo" not in teacher_config:
         raise ValueError(f"{config.teacher_dir}: not a teacher run of experiments.train")
     config = ml_collections.ConfigDict(config.to_dict())
+    num_envs = config.env.num_envs
     config.env_name = teacher_config["env_name"]
     config.env = ml_collections.ConfigDict(teacher_config["env"])
+    if num_envs > 0:
+        config.env.num_envs = num_envs
     config.motion_dir = config.motion_dir or teacher_config["motion_dir"]
-    if config.num_envs > 0:
-        config.env.num_envs = config.num_envs
     config.teacher = ml_collections.ConfigDict({
-        "run_dir": str(config.teacher_dir), "step": policy.step, "actor_obs": policy.obs_key,
-        "obs_clip": policy.obs_clip,
-        "network": {"actor_hidden": list(policy.hidden_sizes), "activation": policy.activation}})
-    teacher = dagger.TeacherPolicy(actor_params=policy.actor_params, obs_mean=policy.obs_mean,
-                                   obs_std=policy.obs_std)
+        "run_dir": str(config.teacher_dir), "step": saved.step, "actor_obs": teacher.obs_key,
+        "obs_clip": teacher.obs_clip,
+        "network": {"actor_hidden": list(teacher.hidden_sizes), "activation": teacher.activation}})
     return config, teacher
 
 

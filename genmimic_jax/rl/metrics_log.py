@@ -1,21 +1,28 @@
 """Training logs: TensorBoard event files (tensorboardX), a line per chunk on stdout, a progress bar.
 
-`read_scalars` reads the event files back (for plots) without needing TensorFlow or TensorBoard.
+Tags are grouped by their first component, in TensorBoard as on stdout: `episode/`, `env/`, `reward/<term>`,
+`termination/<kind>`, `loss/`, `policy/`, `optim/`, `symmetry/`, `distill/`, `time/`; the run config is a text
+summary. `read_scalars` reads the event files back (for plots) without needing TensorFlow or TensorBoard.
 """
 
+import itertools
+import json
 import math
 import os
 import pathlib
 import struct
+import sys
 import time
 
+import ml_collections
 import numpy as np
 import tensorboardX
 import tqdm
 from tensorboardX.record_writer import masked_crc32c
 from tensorboardX.proto import event_pb2
 
-SUMMARY_KEYS = ("episode/return", "episode/length", "env/tracking_error", "loss/policy", "loss/value",
+# The tags of the per-chunk stdout line, in its order (those a run has).
+SUMMARY_KEYS = ("episode/return", "episode/length", "env/keypoint_error", "loss/policy", "loss/value",
                 "policy/kl", "symmetry/actor_error", "distill/action_error")
 
 
@@ -26,21 +33,31 @@ class LogReadError(ValueError):
 class Logger:
     """Writes per-update scalars; shows progress over `total_updates`.
 
+    The progress bar is drawn only on a terminal; elsewhere (a log file, a pipe) the per-chunk lines, which say
+    `update <done>/<total>`, are the progress.
+
     Args:
       logdir: directory for the event files.
-      total_updates: updates of the whole run (progress bar length).
+      total_updates: updates of the whole run.
       start_update: updates already done (a resumed run).
       enabled: False on all but the first process of a multi-host run.
+      config: the run config, written as a text summary (TensorBoard's Text tab).
     """
 
-    def __init__(self, logdir: str | pathlib.Path, total_updates: int, start_update: int = 0, enabled: bool = True):
+    def __init__(self, logdir: str | pathlib.Path, total_updates: int, start_update: int = 0, enabled: bool = True,
+                 config: ml_collections.ConfigDict | None = None):
         self.enabled = enabled
+        self.total_updates = total_updates
         if not enabled:
             return
         # Event files are named by the second they were opened in: the suffix keeps a resumed session that starts
         # within the same second from overwriting the previous session's file.
         self.writer = tensorboardX.SummaryWriter(str(logdir), filename_suffix=f".{os.getpid()}.{time.time_ns()}")
-        self.bar = tqdm.tqdm(total=total_updates, initial=start_update, unit="update", dynamic_ncols=True)
+        if config is not None:
+            text = json.dumps(config.to_dict(), indent=2, sort_keys=True)
+            self.writer.add_text("config", "    " + text.replace("\n", "\n    "), start_update)  # a code block
+        self.bar = tqdm.tqdm(total=total_updates, initial=start_update, unit="update", dynamic_ncols=True,
+                             disable=not sys.stderr.isatty())
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         """Adds one value per tag at `step` (non-finite values are skipped)."""
@@ -68,13 +85,20 @@ class Logger:
         summary = {tag: float(np.nanmean(metrics[tag])) for tag in SUMMARY_KEYS
                    if tag in metrics and np.isfinite(metrics[tag]).any()}
         summary.update(timing)
-        self.bar.write(f"update {last_step}: " + "  ".join(f"{tag}={value:.4g}" for tag, value in summary.items()))
+        self.bar.write(f"update {last_step}/{self.total_updates} | {summary_line(summary)}")
         self.bar.update(num)
 
     def close(self) -> None:
         if self.enabled:
             self.writer.close()
             self.bar.close()
+
+
+def summary_line(scalars: dict[str, float]) -> str:
+    """'episode: return=1.2 length=90 | loss: policy=0.1': the scalars grouped by their tags' first component."""
+    groups = itertools.groupby(scalars.items(), key=lambda item: item[0].partition("/")[0])
+    return " | ".join(f"{group}: " + " ".join(f"{tag.partition('/')[2]}={value:.4g}" for tag, value in items)
+                     for group, items in groups)
 
 
 def _records(path: pathlib.Path):

@@ -5,6 +5,7 @@ maps a normalised observation to the action mean; the standard deviation is a le
 state-independent vector. A distilled student keeps only `{'actor': ...}`.
 """
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -15,11 +16,28 @@ import numpy as np
 
 Params = Any
 
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "elu": nn.elu,
-    "relu": nn.relu,
-    "tanh": nn.tanh,
-    "silu": nn.silu,
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """A hidden activation: the flax function training applies and the ONNX operator export writes for it.
+
+    Attributes:
+      fn: the function.
+      onnx_op: an ONNX operator computing `fn` with its default attributes, or its gate (see `gated`).
+      gated: `fn(x)` is x * onnx_op(x) (silu: x * sigmoid(x)).
+    """
+
+    fn: Callable[[jax.Array], jax.Array]
+    onnx_op: str
+    gated: bool = False
+
+
+# The one table of activations: every one trains and exports (network.activation must be a key).
+ACTIVATIONS: dict[str, Activation] = {
+    "elu": Activation(nn.elu, "Elu"),
+    "relu": Activation(nn.relu, "Relu"),
+    "tanh": Activation(nn.tanh, "Tanh"),
+    "silu": Activation(nn.silu, "Sigmoid", gated=True),
 }
 
 
@@ -40,7 +58,7 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        act = ACTIVATIONS[self.activation]
+        act = ACTIVATIONS[self.activation].fn
         for size in self.hidden_sizes:
             x = act(nn.Dense(size, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
         return nn.Dense(self.output_size, kernel_init=nn.initializers.orthogonal(self.output_scale))(x)
@@ -61,15 +79,14 @@ class ActorCritic(NamedTuple):
             "log_std": jnp.full((self.actor.output_size,), self.init_log_std, jnp.float32),
         }
 
-    def mean(self, params: Params, obs: jax.Array) -> jax.Array:
-        return self.actor.apply({"params": params["actor"]}, obs)
-
     def value(self, params: Params, obs: jax.Array) -> jax.Array:
         return self.critic.apply({"params": params["critic"]}, obs)[..., 0]
 
 
 def make_actor(hidden_sizes: Sequence[int], action_size: int, activation: str) -> MLP:
-    """The policy-mean network (teacher and student alike)."""
+    """The policy-mean network (teacher and student alike); refuses an activation not in `ACTIVATIONS`."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"network.activation={activation!r} is not one of {sorted(ACTIVATIONS)}")
     return MLP(tuple(hidden_sizes), action_size, activation, output_scale=0.01)
 
 

@@ -1,7 +1,7 @@
 """Running observation normalisation over the observation dict (brax's running statistics).
 
 The statistics live in the training state and are updated once per rollout; networks see
-`clip((obs - mean) / std)`. Export folds `state.mean[key]` and `state.std[key]` into the policy.
+`normalize(obs, state.mean[key], state.std[key], clip)`; export folds them into the ONNX graph.
 """
 
 from collections.abc import Mapping
@@ -28,6 +28,6 @@ def update(state: NormalizerState, obs: Mapping[str, jax.Array]) -> NormalizerSt
     return running_statistics.update(state, {key: obs[key] for key in state.mean})
 
 
-def normalize(state: NormalizerState, obs: jax.Array, key: str, clip: float) -> jax.Array:
-    """Normalises one observation kind `key` and clips it to [-clip, clip]."""
-    return jnp.clip((obs - state.mean[key]) / state.std[key], -clip, clip)
+def normalize(obs: jax.Array, mean: jax.Array, std: jax.Array, clip: float) -> jax.Array:
+    """clip((obs - mean) / std, -clip, clip): what a network sees of a raw observation."""
+    return jnp.clip((obs - mean) / std, -clip, clip)

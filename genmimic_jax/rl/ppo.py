@@ -1,13 +1,12 @@
 """Proximal policy optimisation with an asymmetric actor-critic and the left/right symmetry loss.
 
-`make_train(config, env)` returns one pure `train(rng)` that jits whole (purejaxrl style);
-`make_ppo` exposes the same learner as `init`/`update` for the chunked, checkpointed runner.
-One update: a `lax.scan` rollout, GAE, then epochs of shuffled minibatches of clipped-surrogate
+`make_ppo(config, env)` is the learner as a pure `init`/`update` pair (`algorithm.Algorithm`), which
+`runner.run` trains in jitted chunks of updates with checkpoints. One update: a `lax.scan` rollout, GAE, then epochs of shuffled minibatches of clipped-surrogate
 PPO (+ value loss, entropy bonus, symmetry terms), then the observation statistics update.
 """
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import flax.struct
 import jax
@@ -16,10 +15,11 @@ import ml_collections
 import optax
 
 from genmimic_jax.rl import normalization, symmetry
-from genmimic_jax.rl.algorithm import Algorithm, Metrics, make_run
+from genmimic_jax.rl.algorithm import Algorithm, Metrics
 from genmimic_jax.rl.networks import (ActorCritic, Params, gaussian_entropy, gaussian_kl, gaussian_log_prob,
                                       make_actor_critic)
-from genmimic_jax.rl.rollout import PolicyFn, RolloutState, flatten_time, init_rollout_state, rollout
+from genmimic_jax.rl.policy import PolicyFn, make_inference_fn
+from genmimic_jax.rl.rollout import BehaviourFn, RolloutState, flatten_time, init_rollout_state, rollout
 
 CRITIC_OBS = "privileged"
 LR_SCHEDULES = ("constant", "linear", "adaptive_kl")
@@ -85,34 +85,44 @@ def adapt_learning_rate(learning_rate: jax.Array, kl: jax.Array, ppo: ml_collect
     return jnp.clip(learning_rate, ppo.min_learning_rate, ppo.max_learning_rate)
 
 
-class Policy:
-    """Applies the networks to raw observations through the running normaliser."""
+class ActorCriticFns(NamedTuple):
+    """The networks on raw observations through the running normaliser; each maps (params, normalizer) to a function.
 
-    def __init__(self, nets: ActorCritic, actor_obs: str, obs_clip: float):
-        self.nets = nets
-        self.actor_obs = actor_obs
-        self.obs_clip = obs_clip
+    Attributes:
+      mean: the deterministic policy on the actor's observation (`rl.policy.make_inference_fn`).
+      value: the critic on the privileged observation.
+      behaviour: the stochastic rollout policy; stores the mean, log-std, log-prob and value of every step.
+    """
 
-    def mean_fn(self, params: Params, normalizer) -> Callable[[jax.Array], jax.Array]:
-        return lambda obs: self.nets.mean(params, normalization.normalize(normalizer, obs, self.actor_obs,
-                                                                           self.obs_clip))
+    mean: Callable[[Params, normalization.NormalizerState], PolicyFn]
+    value: Callable[[Params, normalization.NormalizerState], Callable[[jax.Array], jax.Array]]
+    behaviour: Callable[[Params, normalization.NormalizerState], BehaviourFn]
 
-    def value_fn(self, params: Params, normalizer) -> Callable[[jax.Array], jax.Array]:
-        return lambda obs: self.nets.value(params, normalization.normalize(normalizer, obs, CRITIC_OBS,
-                                                                            self.obs_clip))
 
-    def behaviour(self, params: Params, normalizer) -> PolicyFn:
-        """The stochastic rollout policy; stores the mean, log-prob and value of every step."""
-        mean_fn, value_fn = self.mean_fn(params, normalizer), self.value_fn(params, normalizer)
+def make_actor_critic_fns(nets: ActorCritic, actor_obs: str, obs_clip: float) -> ActorCriticFns:
+    """`ActorCriticFns` of the networks, the actor reading observation `actor_obs`."""
+    make_policy = make_inference_fn(nets.actor, obs_clip)
+
+    def mean_fn(params: Params, normalizer: normalization.NormalizerState) -> PolicyFn:
+        return make_policy(params["actor"], normalizer.mean[actor_obs], normalizer.std[actor_obs])
+
+    def value_fn(params: Params, normalizer: normalization.NormalizerState) -> Callable[[jax.Array], jax.Array]:
+        mean, std = normalizer.mean[CRITIC_OBS], normalizer.std[CRITIC_OBS]
+        return lambda obs: nets.value(params, normalization.normalize(obs, mean, std, obs_clip))
+
+    def behaviour(params: Params, normalizer: normalization.NormalizerState) -> BehaviourFn:
+        policy, value = mean_fn(params, normalizer), value_fn(params, normalizer)
 
         def act(obs, key):
-            mean = mean_fn(obs[self.actor_obs])
+            mean = policy(obs[actor_obs])
             action = mean + jnp.exp(params["log_std"]) * jax.random.normal(key, mean.shape)
             log_std = jnp.broadcast_to(params["log_std"], mean.shape)
-            return action, {"mean": mean, "log_std": log_std, "value": value_fn(obs[CRITIC_OBS]),
+            return action, {"mean": mean, "log_std": log_std, "value": value(obs[CRITIC_OBS]),
                             "log_prob": gaussian_log_prob(mean, log_std, action)}
 
         return act
+
+    return ActorCriticFns(mean=mean_fn, value=value_fn, behaviour=behaviour)
 
 
 def mirrored_batch(batch: dict[str, Any], mirror_maps) -> dict[str, Any]:
@@ -149,7 +159,7 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
     minibatch_size = batch_size // ppo.num_minibatches
     obs_keys = sorted({actor_obs, CRITIC_OBS})
     nets = make_actor_critic(config, env.action_size)
-    policy = Policy(nets, actor_obs, ppo.obs_clip)
+    mean_fn, value_fn, behaviour = make_actor_critic_fns(nets, actor_obs, ppo.obs_clip)
     optimizer = make_optimizer(ppo, ppo.num_epochs * ppo.num_minibatches)
     mirror_maps = env.mirror_maps
 
@@ -166,10 +176,9 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
         )
 
     def loss_fn(params: Params, normalizer, minibatch: dict[str, Any]):
-        mean_fn = policy.mean_fn(params, normalizer)
-        value_fn = policy.value_fn(params, normalizer)
+        policy, value_of = mean_fn(params, normalizer), value_fn(params, normalizer)
         obs = minibatch["obs"]
-        mean = mean_fn(obs[actor_obs])
+        mean = policy(obs[actor_obs])
         log_std = params["log_std"]
         ratio = jnp.exp(gaussian_log_prob(mean, log_std, minibatch["action"]) - minibatch["log_prob"])
         advantage = minibatch["advantage"]
@@ -178,7 +187,7 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
         clipped_ratio = jnp.clip(ratio, 1.0 - ppo.clip_eps, 1.0 + ppo.clip_eps)
         policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped_ratio * advantage))
 
-        value = value_fn(obs[CRITIC_OBS])
+        value = value_of(obs[CRITIC_OBS])
         value_error = (value - minibatch["target"]) ** 2
         if ppo.clip_value:
             clipped_value = minibatch["value"] + jnp.clip(value - minibatch["value"], -ppo.clip_eps, ppo.clip_eps)
@@ -195,11 +204,11 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
             "policy/clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > ppo.clip_eps),
         }
         if sym.actor_coef > 0:
-            aux["loss/symmetry_actor"] = symmetry.actor_loss(mean_fn, obs[actor_obs], mirror_maps[actor_obs],
+            aux["loss/symmetry_actor"] = symmetry.actor_loss(policy, obs[actor_obs], mirror_maps[actor_obs],
                                                              mirror_maps["action"])
             total += sym.actor_coef * aux["loss/symmetry_actor"]
         if sym.critic_coef > 0:
-            aux["loss/symmetry_critic"] = symmetry.critic_loss(value_fn, obs[CRITIC_OBS], mirror_maps[CRITIC_OBS])
+            aux["loss/symmetry_critic"] = symmetry.critic_loss(value_of, obs[CRITIC_OBS], mirror_maps[CRITIC_OBS])
             total += sym.critic_coef * aux["loss/symmetry_critic"]
         aux["loss/total"] = total
         return total, aux
@@ -218,9 +227,9 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
     def update(state: PPOState) -> tuple[PPOState, Metrics]:
         rng, rollout_rng, sgd_rng = jax.random.split(state.rng, 3)
         params, normalizer = state.params, state.normalizer
-        rollout_state, traj, metrics = rollout(env, policy.behaviour(params, normalizer), state.rollout, rollout_rng,
+        rollout_state, traj, metrics = rollout(env, behaviour(params, normalizer), state.rollout, rollout_rng,
                                                ppo.rollout_length)
-        last_value = policy.value_fn(params, normalizer)(rollout_state.env_state.obs[CRITIC_OBS])
+        last_value = value_fn(params, normalizer)(rollout_state.env_state.obs[CRITIC_OBS])
         advantage, target = compute_gae(traj.reward, traj.extras["value"], traj.done, traj.truncation, last_value,
                                         ppo.discount, ppo.gae_lambda)
         obs = {key: traj.obs[key] for key in obs_keys}
@@ -242,7 +251,7 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
         metrics["policy/std"] = jnp.mean(jnp.exp(new_params["log_std"]))
         metrics["policy/value_mean"] = jnp.mean(traj.extras["value"])
         metrics["symmetry/actor_error"] = symmetry.actor_loss(
-            policy.mean_fn(new_params, normalizer), obs[actor_obs].reshape(-1, obs[actor_obs].shape[-1]),
+            mean_fn(new_params, normalizer), obs[actor_obs].reshape(-1, obs[actor_obs].shape[-1]),
             mirror_maps[actor_obs], mirror_maps["action"])
         new_state = PPOState(params=new_params, opt_state=opt_state, normalizer=normalizer, rollout=rollout_state,
                              rng=rng, step=state.step + 1)
@@ -250,7 +259,3 @@ def make_ppo(config: ml_collections.ConfigDict, env) -> Algorithm:
 
     return Algorithm(init=init, update=update, env_steps_per_update=num_envs * ppo.rollout_length)
 
-
-def make_train(config: ml_collections.ConfigDict, env) -> Callable[[jax.Array], tuple[PPOState, Metrics]]:
-    """The whole PPO training (`config.ppo.num_updates` updates) as one pure, jittable `train(rng)`."""
-    return make_run(make_ppo(config, env), config.ppo.num_updates)

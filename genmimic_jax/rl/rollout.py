@@ -9,8 +9,9 @@ import jax.numpy as jnp
 from brax.envs.base import State
 
 Obs = dict[str, jax.Array]
-# policy(obs, rng) -> (action [N, A], extras: dict of [N, ...] arrays stored per step)
-PolicyFn = Callable[[Obs, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
+# The acting policy of a rollout: behaviour(obs, rng) -> (action [N, A], extras: dict of [N, ...] arrays stored
+# per step). (`rl.policy.PolicyFn` is the deterministic obs -> action map it is usually built from.)
+BehaviourFn = Callable[[Obs, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
 @flax.struct.dataclass
@@ -41,21 +42,22 @@ def init_rollout_state(env, rng: jax.Array) -> RolloutState:
     return RolloutState(env_state=env_state, episode_return=zeros, episode_length=zeros)
 
 
-def rollout(env, policy: PolicyFn, state: RolloutState, rng: jax.Array,
+def rollout(env, behaviour: BehaviourFn, state: RolloutState, rng: jax.Array,
             length: int) -> tuple[RolloutState, Transition, dict[str, jax.Array]]:
     """Runs `length` control steps of all envs.
 
     Returns:
-      The final rollout state, the transitions [length, N, ...] and scalar metrics: the mean of every
-      env metric over all steps (`env/<name>`), and the mean return and length of the episodes that
-      finished during the rollout (`episode/return`, `episode/length`; NaN if none finished).
+      The final rollout state, the transitions [length, N, ...] and scalar metrics: the mean of every env
+      metric over all steps (`reward/<term>`, `termination/<kind>`, and `env/<name>` for ungrouped ones),
+      and the mean return and length of the episodes that finished during the rollout (`episode/return`,
+      `episode/length`; NaN if none finished).
     """
 
     def step(carry: tuple[RolloutState, jax.Array], _):
         state, rng = carry
-        rng, policy_rng = jax.random.split(rng)
+        rng, behaviour_rng = jax.random.split(rng)
         obs = state.env_state.obs
-        action, extras = policy(obs, policy_rng)
+        action, extras = behaviour(obs, behaviour_rng)
         env_state = env.step(state.env_state, action)
         episode_return = state.episode_return + env_state.reward
         episode_length = state.episode_length + 1.0
@@ -71,7 +73,8 @@ def rollout(env, policy: PolicyFn, state: RolloutState, rng: jax.Array,
     (state, _), (transitions, (env_metrics, returns, lengths)) = jax.lax.scan(
         step, (state, rng), None, length=length)
     finished = jnp.sum(transitions.done)
-    metrics = {f"env/{name}": jnp.mean(value) for name, value in env_metrics.items()}
+    # An env metric in a group of its own ('reward/...', 'termination/...') keeps it; the others go under 'env/'.
+    metrics = {name if "/" in name else f"env/{name}": jnp.mean(value) for name, value in env_metrics.items()}
     metrics["episode/return"] = jnp.where(finished > 0, jnp.sum(returns) / finished, jnp.nan)
     metrics["episode/length"] = jnp.where(finished > 0, jnp.sum(lengths) / finished, jnp.nan)
     metrics["episode/count"] = finished

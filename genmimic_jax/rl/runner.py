@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import jax
 import ml_collections
+import numpy as np
 
 from genmimic_jax import files
 from genmimic_jax.rl import distributed
@@ -30,8 +31,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 # Config keys a resumed run may change: the update count may grow, and how the processes are launched (process 0
 # writes config.json with its own process_id, and every session gets its own coordinator).
-_RESUMABLE_CHANGES = ("num_updates", "run.distributed", "run.coordinator_address", "run.num_processes",
-                      "run.process_id")
+_RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.distributed",
+                                "run.coordinator_address", "run.num_processes", "run.process_id"})
+# Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
+# `env.num_envs`, which a completed distillation config always held).
+_RETIRED_KEYS = ("num_envs",)
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -40,9 +44,11 @@ def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) ->
     if not path.exists():
         return
     stored = _flatten(files.load_json(path))
+    for key in _RETIRED_KEYS:
+        stored.pop(key, None)
     current = _flatten(json.loads(json.dumps(config.to_dict())))
     changed = sorted(key for key in stored.keys() | current.keys()
-                     if stored.get(key) != current.get(key) and not key.endswith(_RESUMABLE_CHANGES))
+                     if stored.get(key) != current.get(key) and key not in _RESUMABLE_CHANGES)
     if changed:
         raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(changed[:5])}); "
                          "pick another name or the same config to resume")
@@ -74,8 +80,10 @@ def shard(algorithm: Algorithm, mesh: jax.sharding.Mesh, updates_per_call: int) 
 
 
 def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | pathlib.Path, num_updates: int,
-        num_envs: int, mesh: jax.sharding.Mesh | None = None) -> Any:
+        num_envs: int, mesh: jax.sharding.Mesh | None = None) -> tuple[Any, dict[str, np.ndarray]]:
     """Trains until `num_updates` updates are done, resuming from `run_dir` if it has checkpoints.
+
+    The one way to train: the entry points (`launch`), tests and benchmarks all run this.
 
     Args:
       algorithm: the learner (PPO or DAgger).
@@ -87,7 +95,7 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
       mesh: device mesh (default: all devices).
 
     Returns:
-      The final training state.
+      The final training state, and the metrics of the updates this call ran (tag -> [updates], numpy).
     """
     chunk_size = config.run.updates_per_chunk
     if num_updates % chunk_size:
@@ -113,20 +121,20 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
 
     start = time.perf_counter()
     compiled = sharded.chunk.lower(state).compile()
-    logger = Logger(run_dir / "logs", num_updates, start_update=step, enabled=is_main)
+    logger = Logger(run_dir / "logs", num_updates, start_update=step, enabled=is_main, config=config)
     logger.write(step, {"time/compile_s": time.perf_counter() - start})
-    chunks_done = 0
+    chunks: list[Metrics] = []
     while step < num_updates:
         start = time.perf_counter()
         state, metrics = compiled(state)
         metrics = distributed.to_host(metrics)
         seconds = time.perf_counter() - start
         step += chunk_size
-        chunks_done += 1
+        chunks.append(metrics)
         logger.log_chunk(step, metrics, {"time/env_steps_per_s": chunk_size * algorithm.env_steps_per_update / seconds})
-        if chunks_done % config.run.checkpoint_every_chunks == 0 or step == num_updates:
+        if len(chunks) % config.run.checkpoint_every_chunks == 0 or step == num_updates:
             checkpointer.save(step, state, config)
     checkpointer.wait()
     checkpointer.close()
     logger.close()
-    return state
+    return state, {tag: np.concatenate([chunk[tag] for chunk in chunks]) for tag in (chunks[0] if chunks else {})}

@@ -3,9 +3,9 @@
 A point mass in the plane (x forward, y lateral) with two "arm" roll joints follows a
 sinusoidal goal trajectory. It is the fast fixture for the learning code: the same batched
 `reset`/`step` over a `brax.envs.base.State`, the same observation dict
-(`'actor'`, `'privileged'`), done/truncation with auto-reset, per-term reward metrics and
-mirror maps as `genmimic_jax.envs.tracking.TrackingEnv`, but PPO learns it in about a
-minute on a CPU. Mirroring flips y (and the lateral force) and swaps the arms, whose roll
+(`'actor'`, `'privileged'`), done/truncation with auto-reset, per-term reward metrics (same
+reward convention), the `keypoint_error` metric and mirror maps as
+`genmimic_jax.envs.tracking.TrackingEnv`, but PPO learns it in about a minute on a CPU. Mirroring flips y (and the lateral force) and swaps the arms, whose roll
 angles change sign.
 """
 
@@ -34,10 +34,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.arm_amplitude = 1.0  # rad
     config.mass_range = (0.8, 1.2)
     config.fail_distance = 0.4  # position error that ends an episode as a failure
+    # The tracking env's convention: tracking terms are kernels exp(-err^2 / sigma^2) in [0, 1], regularisers
+    # non-negative costs with negative weights; the reward is dt * sum_term weight[term] * term.
     config.reward = ml_collections.ConfigDict()
-    config.reward.weights = ml_collections.ConfigDict({"position": 1.0, "arms": 0.5, "action_rate": 0.01})
-    config.reward.position_sigma = 0.05
-    config.reward.arms_sigma = 0.2
+    config.reward.weights = ml_collections.ConfigDict({"position": 1.0, "arms": 0.5, "action_rate": -0.01})
+    config.reward.sigmas = ml_collections.ConfigDict({"position": 0.224, "arms": 0.447})  # m, rad
     return config
 
 
@@ -78,7 +79,7 @@ class ToyTrackingEnv:
         )
 
     def _obs(self, info: dict) -> dict[str, jax.Array]:
-        goal, goal_vel, arm_goal, arm_goal_vel = self._goal(info, info["step"] * self.config.dt)
+        goal, goal_vel, arm_goal, arm_goal_vel = self._goal(info, info["steps"] * self.config.dt)
         actor = jnp.concatenate([goal - info["pos"], info["vel"], info["arms"], arm_goal, goal_vel, arm_goal_vel,
                                  info["last_action"]])
         privileged = jnp.concatenate([actor, info["pos"], info["mass"][None]])
@@ -90,7 +91,7 @@ class ToyTrackingEnv:
         max_amp = jnp.array([cfg.goal_amplitude] * 2 + [cfg.arm_amplitude] * 2)
         info = {
             "rng": rng,
-            "step": jnp.zeros((), jnp.int32),
+            "steps": jnp.zeros((), jnp.int32),
             "truncation": jnp.zeros(()),
             "amplitude": jax.random.uniform(amp_rng, (4,)) * max_amp,
             "phase": jax.random.uniform(phase_rng, (4,), maxval=2 * jnp.pi),
@@ -101,7 +102,7 @@ class ToyTrackingEnv:
         noise = 0.05 * jax.random.normal(noise_rng, (4,))
         info.update(pos=goal + noise[:2], vel=goal_vel, arms=arm_goal + noise[2:])
         metrics = {f"reward/{term}": jnp.zeros(()) for term in REWARD_TERMS}
-        metrics["tracking_error"] = jnp.zeros(())
+        metrics["keypoint_error"] = jnp.zeros(())
         return State(pipeline_state=None, obs=self._obs(info), reward=jnp.zeros(()), done=jnp.zeros(()),
                      metrics=metrics, info=info)
 
@@ -112,23 +113,24 @@ class ToyTrackingEnv:
         info["vel"] = info["vel"] + cfg.dt * (force / info["mass"] - cfg.damping * info["vel"])
         info["pos"] = info["pos"] + cfg.dt * info["vel"]
         info["arms"] = info["arms"] + cfg.dt * cfg.arm_speed_scale * action[2:]
-        info["step"] = info["step"] + 1
-        goal, _, arm_goal, _ = self._goal(info, info["step"] * cfg.dt)
+        info["steps"] = info["steps"] + 1
+        goal, _, arm_goal, _ = self._goal(info, info["steps"] * cfg.dt)
         error = jnp.linalg.norm(goal - info["pos"])
+        sigma = cfg.reward.sigmas
         terms = {
-            "position": jnp.exp(-error**2 / cfg.reward.position_sigma),
-            "arms": jnp.exp(-jnp.sum((arm_goal - info["arms"]) ** 2) / cfg.reward.arms_sigma),
-            "action_rate": -jnp.sum((action - info["last_action"]) ** 2),
+            "position": jnp.exp(-error**2 / sigma.position**2),
+            "arms": jnp.exp(-jnp.sum((arm_goal - info["arms"]) ** 2) / sigma.arms**2),
+            "action_rate": jnp.sum((action - info["last_action"]) ** 2),
         }
         info["last_action"] = action
-        reward = cfg.dt * sum(cfg.reward.weights[name] * value for name, value in terms.items())
+        weighted = {name: cfg.dt * cfg.reward.weights[name] * value for name, value in terms.items()}
         failed = error > cfg.fail_distance
-        truncated = jnp.logical_and(info["step"] >= cfg.episode_length, ~failed)
+        truncated = jnp.logical_and(info["steps"] >= cfg.episode_length, ~failed)
         done = jnp.logical_or(failed, truncated).astype(jnp.float32)
         info["truncation"] = truncated.astype(jnp.float32)
-        metrics = {f"reward/{name}": value for name, value in terms.items()}
-        metrics["tracking_error"] = error
-        stepped = State(pipeline_state=None, obs=self._obs(info), reward=reward, done=done, metrics=metrics,
+        metrics = {f"reward/{name}": value for name, value in weighted.items()}
+        metrics["keypoint_error"] = error  # the point's distance to its goal
+        stepped = State(pipeline_state=None, obs=self._obs(info), reward=sum(weighted.values()), done=done, metrics=metrics,
                         info=info)
         fresh = self._reset_one(info["rng"])
         # Auto-reset: a finished env continues from a fresh episode but reports this step's outcome.
@@ -144,7 +146,7 @@ class ToyTrackingEnv:
         rng, step_rng = jax.random.split(rng)
         state = jax.vmap(self._reset_one)(jax.random.split(rng, self.num_envs))
         steps = jax.random.randint(step_rng, (self.num_envs,), 0, self.config.episode_length)
-        info = dict(state.info, step=steps)
+        info = dict(state.info, steps=steps)
         return state.replace(obs=jax.vmap(self._obs)(info), info=info)
 
     def step(self, state: State, action: jax.Array) -> State:
