@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 BACKENDS = ("egl", "osmesa")
+MISSING_HINT = ("no OpenGL library for offscreen rendering: install one (Debian/Ubuntu: apt-get install libegl1, or "
+                "libosmesa6) or set MUJOCO_GL=egl|osmesa|glfw")
 _PROBE = "import mujoco; context = mujoco.GLContext(8, 8); context.make_current(); context.free()"
 
 
