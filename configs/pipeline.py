@@ -40,5 +40,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.evaluate = configs.evaluate.get_config()
     config.evaluate.noise_suite = True
     config.sim2sim_reference = "evaluation"  # compare the ONNX run with: 'evaluation' (the run above) | 'mjx'
-    config.video_format = "gif"  # 'gif' | 'mp4' (mp4 needs the imageio-ffmpeg package)
+    config.video_format = "mp4"  # 'mp4' | 'gif'
     return config

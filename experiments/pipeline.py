@@ -12,7 +12,7 @@ Stages, all written into --config.output_dir (default outputs/pipeline/):
   4. evaluate   track the motion in simulation, metrics + noise     evaluation/ (report, rollouts, plots)
   5. export     the student to ONNX, checked against JAX             policy.onnx
   6. sim2sim    the ONNX policy in plain C MuJoCo vs the rollout     sim2sim.json, evaluation/plots/sim2sim.png
-  7. video      the simulated robot with the goal keypoints          video.gif
+  7. video      the simulated G1 (reference ghost, goal keypoints)   video.mp4
 and summary.json with the figures printed at the end.
 """
 
@@ -252,11 +252,13 @@ def run(config, overwrite: bool = False) -> dict:
               f"{s['other_mean_error_mm']:.1f} mm; distance between the two runs: mean {s['mean_divergence_mm']:.2f} "
               f"mm, final {s['final_divergence_mm']:.2f} mm -> {output_dir / 'sim2sim.json'}")
 
-    stages.begin("video", "the simulated robot with the goal keypoints as green spheres")
+    stages.begin("video", "the simulated G1, the reference as a translucent ghost, the goal keypoints in green")
     video = output_dir / f"video.{config.video_format}"
     end = int(report.rollout.last_frame()[0]) + 1
+    failed_at = int(report.rollout.failed_at[0])
     try:
-        render.render(report.rollout.qpos[0, :end], lib.fps, video, goals[:end], width=320, height=240)
+        render.render(report.rollout.qpos[0, :end], lib.fps, video, goals, reference_qpos=reference["qpos"],
+                      failed_at=failed_at if failed_at >= 0 else None, overwrite=overwrite)
         print(f"-> {video}")
         summary["video"] = str(video)
     except render.RenderUnavailable as error:
