@@ -33,5 +33,6 @@ setuptools.setup(
     extras_require={
         "smplx": ["torch==2.13.0", "smplx==0.1.28"],
         "dev": ["pytest>=8,<10", "joblib>=1.3"],
+        "tensorboard": ["tensorboard>=2.18,<3"],  # `tensorboard --logdir runs/` (the logs are written without it)
     },
 )

@@ -7,6 +7,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from tensorboardX.proto import event_pb2
 
 from genmimic_jax.rl import env_factory, metrics_log, ppo, runner
 from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer
@@ -62,6 +63,11 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert np.all(np.isfinite(values))
     assert {"loss/policy", "policy/kl", "symmetry/actor_error", "reward/position",
             "time/env_steps_per_s"} <= set(scalars)
+    # TensorBoard shows the run config as text (one summary per session).
+    texts = [value.tag for path in (run_dir / "logs").iterdir() for record in metrics_log._records(path)
+             for value in event_pb2.Event.FromString(record).summary.value
+             if value.metadata.plugin_data.plugin_name == "text"]
+    assert texts == ["config/text_summary"] * 2
     out = tmp_path / "curves.png"
     result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={run_dir / 'logs'}",
                              f"--out={out}"], capture_output=True, text=True, check=False)
