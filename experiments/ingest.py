@@ -81,11 +81,11 @@ def _plan(source: pathlib.Path, output: pathlib.Path) -> list[tuple[pathlib.Path
     if source.is_dir():
         if output.exists() and not output.is_dir():
             raise MotionFormatError(f"{output}: the input is a folder, so the output must be a folder")
-        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES)
-        if not files:
+        motions = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES)
+        if not motions:
             raise MotionFormatError(f"{source}: no motion files ({', '.join(MOTION_SUFFIXES)})")
-        output.mkdir(parents=True, exist_ok=True)
-        return [(p, output / f"{p.stem}.npz") for p in files]
+        files.make_folder(output)
+        return [(p, output / f"{p.stem}.npz") for p in motions]
     if not source.is_file():
         raise MotionFormatError(f"{source}: no such file or folder")
     if output.is_dir():

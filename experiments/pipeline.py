@@ -95,7 +95,6 @@ def _input_motion(config, output_dir: pathlib.Path) -> pathlib.Path:
             raise PipelineError(f"{path}: no such motion file")
         return path
     path = output_dir / "input" / "builtin_motion.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_npz(builtin_motion.human_motion(config.builtin_seconds), path)
     print(f"no --config.input given: using the built-in motion ({builtin_motion.SOURCE}: a {config.builtin_seconds:g} s "
           f"clip of a person waving, twisting and dipping, made in code), written to {path}")
@@ -156,7 +155,7 @@ def run(config, overwrite: bool = False) -> dict:
     from genmimic_jax.viz import plots, render
 
     output_dir = pathlib.Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    files.make_folder(output_dir)
     stages = Stages(7)
     summary: dict = {"output_dir": str(output_dir)}
 

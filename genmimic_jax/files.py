@@ -39,6 +39,11 @@ _DESCRIPTIONS = {
     "png": "a PNG image", "gif": "a GIF animation", "mp4": "an MP4 video", "onnx": "an ONNX model", "bvh": "a BVH file",
     "pickle": "a pickle", "text": "a text file", "other": "a file of another program",
 }
+# The members that make an .npz file one of the project's kinds (checked in this order).
+_NPZ_KEYS = {
+    "robot_motion": {"qpos", "keypoints", "keypoint_names"}, "rollout": {"qpos", "reference_keypoints"},
+    "human_motion": {"positions", "fps", "joint_names"}, "body_model": {"v_template", "shapedirs"},
+}
 _TEMPORARY = re.compile(r"^\..+?\.(?P<pid>\d+)@(?P<host>[^/]+)\.[0-9a-f]{8}\.tmp$")
 _FOREIGN_TEMPORARY_AGE_S = 24 * 3600.0  # temporaries of another host are removed once this old
 
@@ -172,8 +177,7 @@ def _npz_kind(path: pathlib.Path) -> str:
             names = {name.removesuffix(".npy") for name in archive.namelist()}
     except (OSError, zipfile.BadZipFile):
         return "other"
-    for kind, keys in (("robot_motion", {"qpos", "keypoints", "keypoint_names"}), ("rollout", {"qpos", "reference_keypoints"}),
-                       ("human_motion", {"positions", "fps", "joint_names"}), ("body_model", {"v_template", "shapedirs"})):
+    for kind, keys in _NPZ_KEYS.items():
         if keys <= names:
             return kind
     return "npz"
@@ -231,6 +235,16 @@ def _nearest_existing(folder: pathlib.Path) -> pathlib.Path:
     return folder
 
 
+def make_folder(folder: PathLike) -> pathlib.Path:
+    """Creates an output folder (and its parents); `OutputError` naming it when it cannot be created."""
+    folder = pathlib.Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot create the output folder ({one_line(error)})") from None
+    return folder
+
+
 def write_atomic(path: PathLike, write: Callable[[BinaryIO], None], kind: str, *,
                  inputs: Iterable[PathLike] = (), overwrite: bool = False) -> pathlib.Path:
     """Writes a file atomically after `check_output`: `write(file)` fills a temporary file, which replaces `path`.
@@ -240,7 +254,7 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], None], kind: str, *
     """
     path = pathlib.Path(path)
     check_output(path, kind, inputs=inputs, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     remove_stale_temporaries(path.parent)
     temporary = path.parent / f".{path.name}.{os.getpid()}@{socket.gethostname()}.{secrets.token_hex(4)}.tmp"
     try:

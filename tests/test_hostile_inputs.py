@@ -281,6 +281,15 @@ def test_output_folder_that_is_a_file(tmp_path, capsys):
             "afile", "is not a folder")
 
 
+def test_output_folder_that_cannot_be_created(tmp_path, capsys):
+    folder = tmp_path / "motions"
+    folder.mkdir()
+    write_bvh_text(folder / "clip.bvh")
+    (tmp_path / "afile").write_text("x")
+    refused(capsys, lambda: ingest_cli.run(str(folder), str(tmp_path / "afile" / "out"), ingest_config()), 1,
+            str(tmp_path / "afile" / "out"), "cannot create the output folder")
+
+
 def test_rerun_replaces_its_own_output_with_a_readable_mode_and_cleans_stale_temporaries(tmp_path, capsys):
     source = write_bvh_text(tmp_path / "clip.bvh")
     out = tmp_path / "out"
