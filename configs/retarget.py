@@ -11,7 +11,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.cg_iterations = 8
     config.max_step = 1.0  # largest rotational change per step and frame (rad)
     config.min_bucket = 64  # padded lengths are min_bucket * {1, 1.25, 1.5, 1.75} * 2^k frames
-    config.max_batch_frames = 8192  # clips are packed into one solve up to this many frames
+    # A folder is solved in batches of clips packed and padded to this many frames (one compiled solve per run; a
+    # longer clip is solved alone, padded to its bucket length).
+    config.batch_frames = 8192
     config.scale_cache_dir = ""  # where fitted subject scales are kept as JSON ("" = memory only)
 
     config.contact = ml_collections.ConfigDict()

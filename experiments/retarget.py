@@ -1,14 +1,20 @@
 """Retargets human motion files to the G1.
 
     python -m experiments.retarget --input=walk.bvh --output=walk.npz [--render]
-    python -m experiments.retarget --input=motions/ --output=retargeted/ [--config.cg_iterations=8]
+    python -m experiments.retarget --input=motions/ --output=retargeted/ [--overwrite] [--config.batch_frames=8192]
+    python -m experiments.retarget --input=clips.txt --output=retargeted/
 
-A folder in gives `<stem>.npz` per motion file out (at the source frame rate); the quality report is printed as a
-table and written as JSON (`<output>.report.json` for a file, `<output>/report.json` for a folder). With `--render`,
-a GIF of the robot with the scaled human keypoints as green spheres is written next to each output (skipped with a
-message when no OpenGL backend is available). Unreadable inputs are reported in one line each and skipped; the exit
-status is 1 when any input failed (see experiments.cli). Outputs never replace an input, nor an existing file that is
-not a robot motion unless --overwrite; they are all checked before the first solve.
+A folder in (searched recursively; sub-folders such as AMASS's subjects are kept) or a list file (`.txt`, one motion
+path per line, relative to the list's folder) gives one `.npz` per motion file under the output folder, at the source
+frame rate, and one report for the set: `report.json` (a summary of every column: frame-weighted mean, max and the
+worst clips; then every clip's report) and `report.txt` (the same as a table; the summary is also printed). One file
+in gives one `.npz` and `<output>.report.json`. Clips are streamed: the next batch is read while the current one is
+solved, outputs are written as they finish, and a progress line with frames/s is printed every few seconds. A re-run
+skips clips whose output already holds a valid retargeted motion with its report (`--overwrite` redoes them). With
+`--render`, a GIF of the robot with the scaled human keypoints as green spheres is written next to each output
+(skipped with a message when no OpenGL backend is available). Unreadable inputs are reported in one line each and
+skipped; the exit status is 1 when any input failed (see experiments.cli). Outputs never replace an input, nor an
+existing file that is not a robot motion unless --overwrite; they are all checked before the first solve.
 """
 
 from __future__ import annotations
@@ -21,21 +27,14 @@ from absl import app, flags
 import configs.retarget
 from experiments import cli
 from genmimic_jax import files
-from genmimic_jax.errors import InputError
+from genmimic_jax.errors import InputError, OutputError
 
-_INPUT = cli.define_string("input", "A motion file or a folder of motion files.")
-_OUTPUT = cli.define_string("output", "The .npz file (for a file in) or folder (for a folder in) to write.")
+_INPUT = cli.define_string("input", "A motion file, a folder of them (searched recursively) or a list file (.txt).")
+_OUTPUT = cli.define_string("output", "The .npz file (for a file in) or the folder (for a folder or list) to write.")
 _OVERWRITE = cli.define_overwrite()
 _RENDER = flags.DEFINE_boolean("render", False, "Also render a GIF next to each output.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Folder of SMPL/SMPL-X model files, for SMPL parameter sources.")
 _CONFIG = cli.define_config(configs.retarget.__file__, "Retargeting options.")
-
-
-def _jobs(source: pathlib.Path, output: pathlib.Path, suffixes: tuple[str, ...]) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-        return [(f, output / f"{f.stem}.npz") for f in files]
-    return [(source, output)]
 
 
 def main(argv: list[str]) -> int:
@@ -50,80 +49,111 @@ def main(argv: list[str]) -> int:
                overwrite=_OVERWRITE.value)
 
 
-def check_outputs(jobs: list[tuple[pathlib.Path, pathlib.Path]], report_path: pathlib.Path, overwrite: bool) -> None:
-    """Refuses, before any solve, outputs that would replace an input or a file of another kind."""
-    inputs = [path for path, _ in jobs]
-    for _, out in jobs:
-        files.check_output(out, "robot_motion", inputs=inputs, overwrite=overwrite)
-    files.check_output(report_path, "json", inputs=inputs, overwrite=overwrite)
+def check_outputs(jobs: list, reports: dict[str, pathlib.Path], overwrite: bool) -> None:
+    """Refuses, before any solve, outputs that would replace an input or a file of another kind (`reports`: the
+    report files by kind)."""
+    inputs = {_file_id(job.source): job.source for job in jobs}
+    for path, kind in [(job.output, "robot_motion") for job in jobs] + [(p, k) for k, p in reports.items()]:
+        source = inputs.get(_file_id(path))
+        if source is not None:
+            raise OutputError(f"{path}: the output would overwrite the input {source}")
+        files.check_output(path, kind, overwrite=overwrite)
+
+
+def _file_id(path: pathlib.Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def run(input_path: str, output_path: str, config, render: bool = False, model_dir: str | None = None,
         overwrite: bool = False) -> int:
-    """Retargets a file or folder (see the module docstring); returns the exit status."""
-    import tqdm
-
+    """Retargets a file, folder or list file (see the module docstring); returns the exit status."""
     from genmimic_jax.human.io import MOTION_SUFFIXES, load_motion
-    from genmimic_jax.human.motion import validate
-    from genmimic_jax.retarget import io, pipeline, report
+    from genmimic_jax.retarget import dataset, io, pipeline, report
 
+    dataset.CompileCounter.start()
     source, output = pathlib.Path(input_path), pathlib.Path(output_path)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
-    folder = source.is_dir()
-    if folder:
-        output.mkdir(parents=True, exist_ok=True)
-    elif output.suffix != ".npz":
+    many = source.is_dir() or source.suffix.lower() in dataset.LIST_SUFFIXES
+    if not many and output.suffix != ".npz":
         raise InputError(f"{output}: the output for one file must be a .npz path")
-    elif not output.parent.is_dir():
+    if not many and not output.parent.is_dir():
         raise InputError(f"{output.parent}: no such folder")
-    jobs = _jobs(source, output, MOTION_SUFFIXES)
+    jobs = dataset.list_jobs(source, output, MOTION_SUFFIXES)
     if not jobs:
         raise InputError(f"{source}: no motion files ({', '.join(MOTION_SUFFIXES)})")
-    report_path = output / "report.json" if folder else output.with_suffix(".report.json")
-    check_outputs(jobs, report_path, overwrite)
-    inputs = [path for path, _ in jobs]
+    report_paths = {"json": output / "report.json", "text": output / "report.txt"} if many else {
+        "json": output.with_suffix(".report.json")}
+    check_outputs(jobs, report_paths, overwrite)
 
+    reports = report.ReportSet()
+    todo = []
+    for job in jobs:
+        done = None if overwrite else dataset.finished_report(job.output)
+        if done is None:
+            todo.append(job)
+        else:
+            reports.add(job.name, done)
+    progress = dataset.Progress(len(jobs))
+    progress.update(skipped=len(jobs) - len(todo))
     retargeter = pipeline.Retargeter(config)
-    reports, failed, render_note = {}, 0, None
-    progress = tqdm.tqdm(total=len(jobs), unit="clip", disable=not folder)
+    render_note = None
 
-    def flush(batch):
+    def load(job):
+        return load_motion(job.source, model_dir=model_dir)
+
+    def on_error(job, error):
+        cli.print_error(error)
+        progress.update(failed=1)
+
+    def on_result(job, result):
         nonlocal render_note
-        for (path, out), result in zip([b[:2] for b in batch], retargeter([b[2] for b in batch])):
-            io.save_robot_motion(result.motion, out, result.report, inputs=inputs, overwrite=overwrite)
-            reports[path.name] = result.report
-            if render and render_note is None:
-                render_note = _render(result, out.with_suffix(".gif"))
-        progress.update(len(batch))
-
-    batch, frames = [], 0
-    for path, out in jobs:
         try:
-            human = load_motion(path, model_dir=model_dir)
-            validate(human)
-        except InputError as error:  # unreadable or implausible motions, body-model problems
-            tqdm.tqdm.write(f"error: {cli.one_line(error)}", file=sys.stderr)
-            failed += 1
-            progress.update(1)
-            continue
-        if batch and frames + human.num_frames > config.max_batch_frames:
-            flush(batch)
-            batch, frames = [], 0
-        batch.append((path, out, human))
-        frames += human.num_frames
-    if batch:
-        flush(batch)
-    progress.close()
+            io.save_robot_motion(result.motion, job.output, result.report, inputs=[job.source], overwrite=overwrite)
+        except InputError as error:
+            on_error(job, error)
+            return
+        reports.add(job.name, result.report)
+        progress.update(clips=1, frames=result.motion.num_frames)
+        if render and render_note is None:
+            render_note = _render(result, job.output.with_suffix(".gif"))
+
+    if many and todo:
+        dataset.retarget_stream(todo, retargeter, load, on_result, on_error, config.batch_frames)
+    for job in [] if many else todo:
+        try:
+            human = load(job)
+            result = retargeter([human])[0]
+        except InputError as error:
+            on_error(job, error)
+        else:
+            on_result(job, result)
     if render_note:
         print(render_note, file=sys.stderr)
-    if reports:
-        print(report.format_table(reports))
-        print(report.REFERENCE)
-        files.write_json(report_path, reports if folder else next(iter(reports.values())), inputs=inputs,
-                         overwrite=overwrite)
-        print(f"wrote {len(reports)} motion(s) and {report_path}")
-    return cli.EXIT_INPUT if failed else cli.EXIT_OK
+    compilations, compile_seconds = dataset.CompileCounter.totals()
+    print(f"{progress.line()}; {compilations} XLA compilations ({compile_seconds:.0f} s)", file=sys.stderr)
+    if not len(reports):
+        return cli.EXIT_INPUT
+    inputs = [job.source for job in jobs]
+    if many:
+        summary = reports.summary()
+        table = reports.table()
+        files.write_atomic(report_paths["json"], lambda file: file.write(reports.to_json(summary).encode()), "json",
+                           overwrite=overwrite)
+        files.write_atomic(report_paths["text"], lambda file: file.write(table.encode() + b"\n"), "text",
+                           overwrite=overwrite)
+        print(reports.table(max_clips=20))
+    else:
+        clip_report = reports.report(jobs[0].name)
+        files.write_json(report_paths["json"], clip_report, overwrite=overwrite)
+        print(report.format_table({jobs[0].name: clip_report}))
+    print(report.REFERENCE)
+    print(f"wrote {len(reports)} motion report(s) to {report_paths['json']}")
+    return cli.EXIT_INPUT if progress.failed else cli.EXIT_OK
 
 
 def _render(result, path: pathlib.Path) -> str | None:

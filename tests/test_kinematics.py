@@ -10,6 +10,12 @@ from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
 
+def body_frames(tree: kinematics.KinematicTree, qpos) -> kinematics.Frames:
+    """Body world poses from qpos [..., 36] (root position, wxyz quaternion, 29 joints)."""
+    qpos = jnp.asarray(qpos, jnp.float32)
+    return kinematics.forward(tree, qpos[..., :3], kinematics.quat_to_matrix(qpos[..., 3:7]), qpos[..., 7:])
+
+
 @pytest.fixture(scope="module")
 def random_qpos():
     rng = np.random.default_rng(0)
@@ -25,7 +31,7 @@ def test_forward_kinematics_matches_mujoco(random_qpos):
     model = g1_model.load_model(scene=False)
     data = mujoco.MjData(model)
     tree = kinematics.g1_tree()
-    frames = kinematics.forward_qpos(tree, jnp.asarray(random_qpos, jnp.float32))
+    frames = body_frames(tree, random_qpos)
     sites = np.asarray(kinematics.sites(tree, frames, np.arange(model.nsite)))
     for i, qpos in enumerate(random_qpos):
         data.qpos[:] = qpos
@@ -40,7 +46,7 @@ def test_point_jacobian_matches_mujoco(random_qpos):
     data = mujoco.MjData(model)
     tree = kinematics.g1_tree()
     site_ids = tree.site_index(constants.KEYPOINT_SITES + constants.FOOT_SITES)
-    frames = kinematics.forward_qpos(tree, jnp.asarray(random_qpos, jnp.float32))
+    frames = body_frames(tree, random_qpos)
     positions = kinematics.sites(tree, frames, site_ids)
     jacobian = np.asarray(kinematics.point_jacobian(tree, frames, tree.site_body[site_ids], positions))
     expected = np.zeros((3, model.nv))

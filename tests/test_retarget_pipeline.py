@@ -11,8 +11,9 @@ from genmimic_jax.human import synthetic_body_model
 from genmimic_jax.human.io import load_motion
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz
 from genmimic_jax.human.skeleton import JOINT_INDEX, SMPL_JOINT_NAMES
-from genmimic_jax.retarget import contact, io, kinematics, optimize, pipeline, scale_fit
+from genmimic_jax.retarget import contact, dataset, io, kinematics, optimize, pipeline, scale_fit
 from genmimic_jax.robot.g1 import constants
+from test_kinematics import body_frames
 
 FPS = 30.0
 HUMAN_SCALE = 1.3
@@ -40,7 +41,7 @@ def robot_trajectory(num_frames: int = 60) -> np.ndarray:
 
 def robot_keypoints(qpos: np.ndarray) -> np.ndarray:
     tree = kinematics.g1_tree()
-    frames = kinematics.forward_qpos(tree, jnp.asarray(qpos))
+    frames = body_frames(tree, qpos)
     return np.asarray(kinematics.sites(tree, frames, tree.site_index(constants.KEYPOINT_SITES)))
 
 
@@ -122,11 +123,12 @@ def test_packed_clips_share_a_compiled_bucket(retargeter, robot_as_human):
                                                                                        3584]
     short = HumanMotion(positions=human.positions[:20], fps=FPS, source="short")
     longer = HumanMotion(positions=human.positions[:41], fps=FPS, source="longer")
+    dataset.CompileCounter.start()
     retargeter([short])
-    compiled = optimize.solve._cache_size()
+    compiled = dataset.CompileCounter.totals()[0]
     results = retargeter([longer])  # another length in the same bucket
     results += retargeter([short, longer])  # two clips packed into one bucket
-    assert optimize.solve._cache_size() == compiled
+    assert dataset.CompileCounter.totals()[0] == compiled
     assert [r.motion.num_frames for r in results] == [41, 20, 41]
     assert results[2].report["group_error_mm"]["pelvis"] < 20.0
 
@@ -209,7 +211,7 @@ def test_cli(tmp_path, robot_as_human, capsys):
     assert "Traceback" not in captured.err
     assert (out / "good.npz").is_file() and not (out / "broken.npz").exists()
     reports = json.loads((out / "report.json").read_text())
-    assert list(reports) == ["good.npz"]
+    assert list(reports["clips"]) == ["good.npz"] and reports["summary"]["clips"] == 1
     assert "good.npz" in captured.out and "pelvis mm" in captured.out
     assert io.load_robot_motion(out / "good.npz").num_frames == human.num_frames
 
@@ -217,3 +219,45 @@ def test_cli(tmp_path, robot_as_human, capsys):
     assert not (tmp_path / "one.npz").exists() and not (tmp_path / "one.report.json").exists()
     assert cli.run(str(folder / "good.npz"), str(tmp_path / "one.npz"), small_config()) == 0
     assert json.loads((tmp_path / "one.report.json").read_text())["joint_limit_violations"] == 0
+
+
+def test_dataset_run_compiles_once_streams_and_resumes(tmp_path, robot_as_human, capsys):
+    """Nested folders keep their layout; many clips of many lengths in fixed-length batches compile the solver once
+    (and a second set of other lengths not at all); a re-run skips finished clips; a list file works the same."""
+    from experiments import retarget as cli
+
+    _, human = robot_as_human
+    source = tmp_path / "in"
+    for index, length in enumerate((60, 23, 47, 31, 58, 12, 40)):
+        clip = HumanMotion(positions=human.positions[:length], fps=FPS, source=f"clip{index}")
+        save_npz(clip, source / f"subject{index % 3}" / f"clip{index}.npz")
+    config = small_config()
+    config.batch_frames = 128
+    out = tmp_path / "out"
+    dataset.CompileCounter.start()
+    before = dataset.CompileCounter.totals()[0]
+    assert cli.run(str(source), str(out), config) == 0
+    assert dataset.CompileCounter.totals()[0] - before <= 1  # this batch length, unless an earlier test compiled it
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npz"))
+    assert names == [f"subject{i % 3}/clip{i}.npz" for i in sorted(range(7), key=lambda i: (i % 3, i))]
+    report = json.loads((out / "report.json").read_text())
+    assert report["summary"]["clips"] == 7 and report["summary"]["frames"] == 271
+    assert set(report["summary"]["columns"]["group_error_mm.pelvis"]) == {"label", "mean", "max", "worst"}
+    assert "frame-weighted mean" in (out / "report.txt").read_text()
+    assert "7/7 clips" in capsys.readouterr().err
+
+    compiled = dataset.CompileCounter.totals()[0]
+    (out / "subject1" / "clip1.npz").unlink()
+    kept = (out / "subject0" / "clip0.npz").stat().st_mtime_ns
+    assert cli.run(str(source), str(out), config) == 0
+    assert "7/7 clips (0 failed, 6 already done), 23 frames" in capsys.readouterr().err
+    assert (out / "subject1" / "clip1.npz").is_file() and (out / "subject0" / "clip0.npz").stat().st_mtime_ns == kept
+    assert cli.run(str(source), str(out), config, overwrite=True) == 0
+    assert "7/7 clips (0 failed, 0 already done), 271 frames" in capsys.readouterr().err
+    assert dataset.CompileCounter.totals()[0] == compiled
+
+    listing = tmp_path / "clips.txt"
+    listing.write_text("# two clips\nin/subject0/clip0.npz\n\nin/subject1/clip4.npz\n")
+    assert cli.run(str(listing), str(tmp_path / "listed"), config) == 0
+    assert sorted(p.name for p in (tmp_path / "listed").rglob("*.npz")) == ["clip0.npz", "clip4.npz"]
+    assert dataset.CompileCounter.totals()[0] == compiled

@@ -68,11 +68,6 @@ class MirrorMap:
         return cls(perm=np.arange(size), sign=np.ones(size))
 
     @classmethod
-    def negate(cls, size: int) -> MirrorMap:
-        """Flips the sign of all `size` entries in place (e.g. a lateral scalar)."""
-        return cls(perm=np.arange(size), sign=-np.ones(size))
-
-    @classmethod
     def vector3(cls) -> MirrorMap:
         """A 3-D vector mirrored through the x-z plane: y flips (positions, linear velocities)."""
         return cls(perm=np.arange(3), sign=np.array([1.0, -1.0, 1.0]))

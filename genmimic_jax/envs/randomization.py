@@ -132,11 +132,3 @@ def mirror_map(nominal: Nominal) -> MirrorMap:
     return concat([MirrorMap.identity(1), MirrorMap(perm=nominal.body_mirror, sign=np.ones(nominal.num_bodies)),
                    MirrorMap.vector3(), MirrorMap.identity(1), joints, joints, joints, MirrorMap.identity(1)])
 
-
-def mirror_params(params: PhysicsParams, nominal: Nominal) -> PhysicsParams:
-    """The parameters of the left/right mirrored robot."""
-    joints = constants.JOINT_MIRROR_INDEX
-    return params.replace(mass_scale=params.mass_scale[..., nominal.body_mirror],
-                          com_offset=params.com_offset * np.array([1.0, -1.0, 1.0]),
-                          kp_scale=params.kp_scale[..., joints], kd_scale=params.kd_scale[..., joints],
-                          strength=params.strength[..., joints])

@@ -207,11 +207,6 @@ def forward(tree: KinematicTree, root_pos: jax.Array, root_rot: jax.Array, joint
     return Frames(rotation=jnp.stack(rotations, -3), position=jnp.stack(positions, -2))
 
 
-def forward_qpos(tree: KinematicTree, qpos: jax.Array) -> Frames:
-    """Body world poses from qpos [..., 36] (root pos, wxyz quat, 29 joints)."""
-    return forward(tree, qpos[..., :3], quat_to_matrix(qpos[..., 3:7]), qpos[..., 7:])
-
-
 def points(frames: Frames, body: np.ndarray, offset: jax.Array) -> jax.Array:
     """World positions [..., P, 3] of points fixed at `offset` [P, 3] in bodies `body` [P]."""
     return frames.position[..., body, :] + matvec3(frames.rotation[..., body, :, :], jnp.asarray(offset))

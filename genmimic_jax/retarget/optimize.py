@@ -422,15 +422,43 @@ def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations"))
 def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
-          contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0) -> tuple[Solution, jax.Array]:
-    """Runs both stages from `init`; returns the solution and its points [T, P, 3] (keypoints, soles, corners)."""
-    no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
+          contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """Runs both stages from `init`; returns qpos [T, 36] and the points [T, P, 3] (keypoints, soles, corners).
+
+    One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends.
+    """
     step = functools.partial(_gauss_newton_step, problem=problem, weights=weights, cg_iterations=cg_iterations,
                              max_step=max_step)
-    solution = jax.lax.fori_loop(0, track_iterations, lambda _, s: step(s, anchors=no_anchor), init)
-    anchors = _sole_anchors(solution, problem)
-    solution = jax.lax.fori_loop(0, contact_iterations, lambda _, s: step(s, anchors=anchors), solution)
-    return solution, world_points(solution)
+
+    def body(i, carry):
+        solution, anchors = carry
+        anchors = jax.lax.cond(i == track_iterations, lambda: _sole_anchors(solution, problem), lambda: anchors)
+        return step(solution, anchors=anchors), anchors
+
+    no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
+    solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
+    return to_qpos(solution), world_points(solution)
+
+
+def _weight_shapes() -> Weights:
+    scalar = jax.ShapeDtypeStruct((), jnp.float32)
+    return Weights(
+        keypoint=jax.ShapeDtypeStruct((NUM_KEYPOINTS,), jnp.float32), pelvis_orientation=scalar,
+        rest=jax.ShapeDtypeStruct((constants.NUM_JOINTS,), jnp.float32), limit=scalar, limit_margin=scalar,
+        velocity=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32),
+        acceleration=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32), plant_height=scalar,
+        plant_slide=scalar, ground=scalar, damping=scalar)
+
+
+@functools.cache
+def compiled_solve(length: int, track_iterations: int, contact_iterations: int,
+                   cg_iterations: int) -> jax.stages.Compiled:
+    """`solve` compiled for batches of `length` frames, once per process and arguments; call it as
+    `compiled(problem, init, weights, max_step=...)` (float32 arrays; weights and max_step are traced)."""
+    problem, init, _ = pack([], length)
+    return solve.lower(problem, init, _weight_shapes(), track_iterations=track_iterations,
+                       contact_iterations=contact_iterations, cg_iterations=cg_iterations,
+                       max_step=jnp.float32(1.0)).compile()
 
 
 def bucket_length(num_frames: int, minimum: int = 64) -> int:
@@ -455,22 +483,24 @@ class ClipInput:
     fps: float
 
 
-def pack(clips: list[ClipInput], min_bucket: int = 64) -> tuple[Problem, Solution, list[slice]]:
-    """Concatenates clips along time, padded to a bucket length; returns the problem, the initial solution (root on
-    the target pelvis in the human pelvis frame, joints at DEFAULT_POSE) and each clip's frame slice."""
+def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[slice]]:
+    """Concatenates clips along time, padded to `length` frames (numpy arrays, so packing compiles nothing); returns
+    the problem, the initial solution (root on the target pelvis in the human pelvis frame, joints at DEFAULT_POSE)
+    and each clip's frame slice."""
     lengths = [len(c.targets) for c in clips]
-    total = bucket_length(sum(lengths), min_bucket)
+    if sum(lengths) > length:
+        raise ValueError(f"{sum(lengths)} frames do not fit in a batch of {length}")
     slices, start = [], 0
     for n in lengths:
         slices.append(slice(start, start + n))
         start += n
-    targets = np.zeros((total, NUM_KEYPOINTS, 3), np.float32)
-    target_valid = np.zeros((total, NUM_KEYPOINTS), np.float32)
-    pelvis_rotation = np.broadcast_to(np.eye(3, dtype=np.float32), (total, 3, 3)).copy()
-    planted = np.zeros((total, 2, 2), np.float32)
-    link = np.zeros(total, np.float32)
-    valid = np.zeros(total, np.float32)
-    fps = np.ones(total, np.float32)
+    targets = np.zeros((length, NUM_KEYPOINTS, 3), np.float32)
+    target_valid = np.zeros((length, NUM_KEYPOINTS), np.float32)
+    pelvis_rotation = np.broadcast_to(np.eye(3, dtype=np.float32), (length, 3, 3)).copy()
+    planted = np.zeros((length, 2, 2), np.float32)
+    link = np.zeros(length, np.float32)
+    valid = np.zeros(length, np.float32)
+    fps = np.ones(length, np.float32)
     for clip, frames in zip(clips, slices):
         targets[frames] = clip.targets
         target_valid[frames] = clip.target_valid
@@ -479,16 +509,16 @@ def pack(clips: list[ClipInput], min_bucket: int = 64) -> tuple[Problem, Solutio
         link[frames.start + 1:frames.stop] = 1.0
         valid[frames] = 1.0
         fps[frames] = clip.fps
-    problem = Problem(*(jnp.asarray(a) for a in (targets, target_valid, pelvis_rotation, planted, link, valid, fps)))
+    problem = Problem(targets, target_valid, pelvis_rotation, planted, link, valid, fps)
     init = Solution(
-        root_pos=jnp.asarray(targets[:, constants.KEYPOINT_INDEX["pelvis"]]),
-        root_rot=jnp.asarray(pelvis_rotation),
-        joints=jnp.broadcast_to(jnp.asarray(constants.DEFAULT_POSE), (total, constants.NUM_JOINTS)),
+        root_pos=targets[:, constants.KEYPOINT_INDEX["pelvis"]].copy(),
+        root_rot=pelvis_rotation.copy(),
+        joints=np.broadcast_to(constants.DEFAULT_POSE.astype(np.float32), (length, constants.NUM_JOINTS)).copy(),
     )
     return problem, init, slices
 
 
-def to_qpos(solution: Solution) -> np.ndarray:
+def to_qpos(solution: Solution) -> jax.Array:
     """qpos [T, 36] (root position, wxyz quaternion, joints) of a solution."""
     quat = kinematics.matrix_to_quat(solution.root_rot)
-    return np.asarray(jnp.concatenate([solution.root_pos, quat, solution.joints], -1), np.float32)
+    return jnp.concatenate([solution.root_pos, quat, solution.joints], -1)

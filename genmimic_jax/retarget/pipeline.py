@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -22,12 +21,11 @@ def weights_from_config(config: ml_collections.ConfigDict) -> optimize.Weights:
                          (report.CALLED_OUT["hands"], w.hands)):
         keypoint[[constants.KEYPOINT_INDEX[n] for n in names]] = value
     rest = np.array([w.rest_wrist if "wrist" in j else w.rest for j in constants.JOINT_NAMES], np.float32)
-    f = jnp.float32
+    f = np.float32  # numpy, so building the weights compiles nothing
     return optimize.Weights(
-        keypoint=jnp.asarray(keypoint), pelvis_orientation=f(w.pelvis_orientation), rest=jnp.asarray(rest),
-        limit=f(w.limit), limit_margin=f(w.limit_margin), velocity=jnp.full(35, w.velocity, jnp.float32),
-        acceleration=jnp.full(35, w.acceleration, jnp.float32), plant_height=f(w.plant_height),
-        plant_slide=f(w.plant_slide), ground=f(w.ground), damping=f(w.damping))
+        keypoint=keypoint, pelvis_orientation=f(w.pelvis_orientation), rest=rest, limit=f(w.limit),
+        limit_margin=f(w.limit_margin), velocity=np.full(35, w.velocity, f), acceleration=np.full(35, w.acceleration, f),
+        plant_height=f(w.plant_height), plant_slide=f(w.plant_slide), ground=f(w.ground), damping=f(w.damping))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,51 +39,64 @@ class Retargeted:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """A human motion and what the solver needs of it (numpy; built without JAX, so any thread may prepare)."""
+
     human: HumanMotion
     clip: optimize.ClipInput
 
+    @property
+    def num_frames(self) -> int:
+        return self.human.num_frames
+
+
+@dataclasses.dataclass(frozen=True)
+class Solved:
+    """The solver's output for a packed batch (numpy): qpos [T, 36], points [T, P, 3] and each clip's frames."""
+
+    qpos: np.ndarray
+    points: np.ndarray
+    slices: list[slice]
+
 
 class Retargeter:
-    """Retargets batches of human motions with one config (subject fits cached, solves compiled per bucket)."""
+    """Retargets batches of human motions with one config.
+
+    Subject fits are cached; the solve is compiled once per padded batch length (`compile`), so a run whose
+    batches all have one length compiles the solver once, whatever the number and lengths of its clips.
+    """
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.weights = weights_from_config(config)
         self.scales = scale_fit.ScaleCache(config.scale_cache_dir or None)
 
-    def prepare(self, human: HumanMotion) -> _Prepared:
+    def prepare(self, human: HumanMotion) -> Prepared:
         validate(human)
         planted = contact.detect_planted(human, **self.config.contact)
         targets = scale_fit.build_targets(human, self.scales.get(human), planted)
         clip = optimize.ClipInput(targets.positions, targets.valid, targets.pelvis_rotation, planted, human.fps)
-        return _Prepared(human, clip)
+        return Prepared(human, clip)
 
-    def batches(self, humans: list[HumanMotion]) -> list[list[int]]:
-        """Groups motion indices into consecutive batches of at most `max_batch_frames` frames (one clip may exceed)."""
-        batches, current, frames = [], [], 0
-        for i, human in enumerate(humans):
-            if current and frames + human.num_frames > self.config.max_batch_frames:
-                batches.append(current)
-                current, frames = [], 0
-            current.append(i)
-            frames += human.num_frames
-        return batches + ([current] if current else [])
+    def compile(self, length: int) -> jax.stages.Compiled:
+        """The solver for batches padded to `length` frames (compiled once per process, length and iterations)."""
+        config = self.config
+        return optimize.compiled_solve(length, config.track_iterations, config.contact_iterations,
+                                       config.cg_iterations)
 
-    def __call__(self, humans: list[HumanMotion]) -> list[Retargeted]:
-        """Retargets motions packed into one solve (use `batches` to split long lists)."""
-        prepared = [self.prepare(h) for h in humans]
-        problem, init, slices = optimize.pack([p.clip for p in prepared], self.config.min_bucket)
-        solution, points = optimize.solve(
-            problem, init, self.weights, track_iterations=self.config.track_iterations,
-            contact_iterations=self.config.contact_iterations, cg_iterations=self.config.cg_iterations,
-            max_step=self.config.max_step)
-        qpos_all = optimize.to_qpos(jax.device_get(solution))
-        points_all = np.asarray(jax.device_get(points))
+    def solve(self, prepared: list[Prepared], length: int) -> Solved:
+        """Solves clips packed into one batch padded to `length` frames."""
+        problem, init, slices = optimize.pack([p.clip for p in prepared], length)
+        qpos, points = self.compile(length)(problem, init, self.weights, max_step=np.float32(self.config.max_step))
+        return Solved(np.asarray(qpos), np.asarray(points), slices)
+
+    @staticmethod
+    def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:
+        """The retargeted clips and their quality reports from a solved batch (numpy only)."""
         points_info = optimize.tracked_points()
         results = []
-        for item, frames in zip(prepared, slices):
-            qpos, points_clip = qpos_all[frames], points_all[frames]
+        for item, frames in zip(prepared, solved.slices):
+            qpos, points_clip = solved.qpos[frames], solved.points[frames]
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
@@ -94,3 +105,10 @@ class Retargeter:
             targets = np.where(item.clip.target_valid[:, None], item.clip.targets, np.nan)
             results.append(Retargeted(motion, quality, targets))
         return results
+
+    def __call__(self, humans: list[HumanMotion]) -> list[Retargeted]:
+        """Retargets motions packed into one solve, padded to their bucket length (`dataset.retarget_stream` streams
+        many clips through batches of one length)."""
+        prepared = [self.prepare(h) for h in humans]
+        length = optimize.bucket_length(sum(p.num_frames for p in prepared), self.config.min_bucket)
+        return self.finish(prepared, self.solve(prepared, length))

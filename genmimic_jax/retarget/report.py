@@ -7,6 +7,8 @@ heading errors compare with the *raw* human motion.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -170,3 +172,69 @@ def format_table(reports: dict[str, dict], extra: dict[str, dict[str, float]] | 
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
+
+
+class ReportSet:
+    """The reports of a dataset run: each clip's report kept as JSON text (small, whatever the clip's length) and its
+    summary values, for the aggregate and the worst clips."""
+
+    def __init__(self):
+        self._texts: dict[str, str] = {}
+        self._values: dict[str, list[float]] = {}
+        self._frames: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def add(self, name: str, report: dict) -> None:
+        self._texts[name] = json.dumps(report)
+        self._values[name] = [float(summary_value(report, key)) for _, key in SUMMARY_COLUMNS]
+        self._frames[name] = int(report["frames"])
+
+    def report(self, name: str) -> dict:
+        return json.loads(self._texts[name])
+
+    def summary(self, worst: int = 5) -> dict:
+        """Clips, frames, the frame-weighted mean and the max of every summary column, and the `worst` clips of each
+        (the highest values: every column is an error)."""
+        names = list(self._values)
+        values = np.array([self._values[n] for n in names]).reshape(len(names), len(SUMMARY_COLUMNS))
+        frames = np.array([self._frames[n] for n in names], float)
+        columns = {}
+        for index, (label, key) in enumerate(SUMMARY_COLUMNS):
+            order = np.argsort(-values[:, index], kind="stable")[:worst]
+            columns[key] = {
+                "label": label,
+                "mean": float(np.average(values[:, index], weights=frames)) if names else 0.0,
+                "max": float(values[:, index].max()) if names else 0.0,
+                "worst": {names[i]: float(values[i, index]) for i in order},
+            }
+        return {"clips": len(names), "frames": int(frames.sum()), "reference": REFERENCE, "columns": columns}
+
+    def to_json(self, summary: dict) -> str:
+        """{"summary": summary, "clips": {name: report}} as JSON text, clips in name order."""
+        clips = ",\n".join(f"    {json.dumps(n)}: {self._texts[n]}" for n in sorted(self._texts))
+        return f'{{\n  "summary": {json.dumps(summary, indent=2)},\n  "clips": {{\n{clips}\n  }}\n}}\n'
+
+    def table(self, max_clips: int | None = None) -> str:
+        """The summary columns: mean and max rows, the worst clip of each column, then the clips (name order; the
+        first `max_clips` when given)."""
+        summary = self.summary(worst=1)["columns"]
+        worst = sorted({name for c in summary.values() if c["max"] > 0 for name in c["worst"]})
+        names = sorted(self._values)[:max_clips]
+        lines = ["frame-weighted mean, max over clips:",
+                 _table({"mean": [c["mean"] for c in summary.values()], "max": [c["max"] for c in summary.values()]}),
+                 "worst clips (the highest value of some column):",
+                 _table({n: self._values[n] for n in worst})]
+        if names:
+            shown = "" if len(names) == len(self) else f" (first {len(names)} of {len(self)})"
+            lines += [f"clips{shown}:", _table({n: self._values[n] for n in names})]
+        return "\n".join(lines)
+
+
+def _table(rows: dict[str, list[float]]) -> str:
+    header = ["clip", *(c for c, _ in SUMMARY_COLUMNS)]
+    cells = [[name] + [str(int(v)) if c == "lim viol" else f"{v:.1f}" for v, (c, _) in zip(values, SUMMARY_COLUMNS)]
+             for name, values in rows.items()]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [header, *cells])

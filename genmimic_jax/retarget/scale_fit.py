@@ -17,14 +17,14 @@ import json
 import os
 import pathlib
 
-import jax.numpy as jnp
+import mujoco
 import numpy as np
 
 from genmimic_jax import files
 from genmimic_jax.human.motion import HumanMotion
 from genmimic_jax.human.skeleton import JOINT_INDEX as H
-from genmimic_jax.retarget import kinematics
 from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
 
 K = constants.KEYPOINT_INDEX
 
@@ -59,9 +59,12 @@ class RobotGeometry:
 
 @functools.cache
 def robot_geometry() -> RobotGeometry:
-    tree = kinematics.g1_tree()
-    frames = kinematics.forward(tree, jnp.zeros(3), jnp.eye(3), jnp.zeros(constants.NUM_JOINTS))
-    p = np.asarray(kinematics.sites(tree, frames, tree.site_index(constants.KEYPOINT_SITES)), np.float64)
+    model = g1_model.load_model(scene=False)
+    data = mujoco.MjData(model)
+    data.qpos[:] = 0.0
+    data.qpos[3] = 1.0  # identity root quaternion
+    mujoco.mj_kinematics(model, data)  # MuJoCo, not JAX: nothing to compile
+    p = np.array([data.site(name).xpos for name in constants.KEYPOINT_SITES], np.float64)
     lengths = {child: float(np.linalg.norm(p[K[child]] - p[K[parent]])) for child, parent, _, _ in CHAIN}
     toe = p[K["left_toe"]] - p[K["left_ankle"]]
     return RobotGeometry(
