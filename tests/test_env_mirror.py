@@ -68,8 +68,8 @@ def _physics(model, data, index, qpos, qvel) -> physics_lib.PhysicsState:
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), physics_lib.from_mujoco(model, data, index))
 
 
-def _mirror_params(params: randomization.PhysicsParams, nominal: randomization.Nominal) -> randomization.PhysicsParams:
-    """The parameters of the left/right mirrored robot."""
+def _mirror_params(params: randomization.PhysicsParams, nominal) -> randomization.PhysicsParams:
+    """The physics parameters of the left/right mirrored robot (`nominal`: `randomization.Nominal`)."""
     joints = constants.JOINT_MIRROR_INDEX
     return params.replace(mass_scale=params.mass_scale[..., nominal.body_mirror],
                           com_offset=params.com_offset * np.array([1.0, -1.0, 1.0]),
