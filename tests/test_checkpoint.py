@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
@@ -73,6 +74,19 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
                              f"--out={out}"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_allows_only_the_listed_config_changes_and_reads_older_distill_configs(tmp_path):
+    config = ml_collections.ConfigDict({"seed": 0, "env": {"num_envs": 8}, "dagger": {"num_updates": 4},
+                                        "run": {"process_id": 0}, "ablation": {"num_updates": 1}})
+    older = dict(config.to_dict(), num_envs=-1)  # distillation configs had a top-level num_envs
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    runner.check_resumable(tmp_path, config)
+    config.dagger.num_updates, config.run.process_id = 8, 1  # more updates, another launch: resumable
+    runner.check_resumable(tmp_path, config)
+    config.ablation.num_updates = 2  # a key merely ending like a resumable one is not
+    with pytest.raises(ValueError, match="different config \\(ablation.num_updates\\)"):
+        runner.check_resumable(tmp_path, config)
 
 
 def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
