@@ -110,7 +110,8 @@ class Tracks:
                    if track is not None)
 
 
-def _at(track: np.ndarray, frame: int) -> np.ndarray:
+def frame_of(track: np.ndarray, frame: int) -> np.ndarray:
+    """Frame `frame` of `track`, or its last frame past its end."""
     return track[min(frame, len(track) - 1)]
 
 
@@ -179,7 +180,8 @@ def camera_targets(root_xy: np.ndarray, fps: float, follow_seconds: float) -> np
     return np.stack([np.convolve(padded[:, axis], kernel, mode="valid") for axis in range(2)], axis=-1)
 
 
-def _camera_right(azimuth_deg: float) -> np.ndarray:
+def camera_right(azimuth_deg: float) -> np.ndarray:
+    """The horizontal unit vector pointing right in the view of a camera at `azimuth_deg`."""
     azimuth = np.deg2rad(azimuth_deg)
     return np.array([np.sin(azimuth), -np.cos(azimuth), 0.0])
 
@@ -221,22 +223,22 @@ def iter_frames(tracks: Tracks, fps: float, style: VideoStyle = VideoStyle(),
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.distance, camera.azimuth, camera.elevation = style.distance, style.azimuth, style.elevation
     count = tracks.num_frames
-    robot_xy = np.stack([_at(tracks.qpos, t)[:2] for t in range(count)])
-    beside = style.skeleton_beside * _camera_right(style.azimuth) if tracks.skeleton is not None else np.zeros(3)
+    robot_xy = np.stack([frame_of(tracks.qpos, t)[:2] for t in range(count)])
+    beside = style.skeleton_beside * camera_right(style.azimuth) if tracks.skeleton is not None else np.zeros(3)
     targets = camera_targets(robot_xy, fps, style.follow_seconds) + beside[:2] / 2
     fall_text = None if tracks.failed_at is None else f"fell at {tracks.failed_at / fps:.2f} s; the reference plays on"
     try:
         for t in range(count) if frames is None else frames:
-            pose(model, data, _at(tracks.qpos, t))
+            pose(model, data, frame_of(tracks.qpos, t))
             camera.lookat[:] = (*targets[t], style.look_height)
             renderer.update_scene(data, camera)
             if tracks.reference_qpos is not None:
-                pose(model, reference, _at(tracks.reference_qpos, t))
+                pose(model, reference, frame_of(tracks.reference_qpos, t))
                 add_ghost(renderer.scene, model, reference, style.ghost_rgba)
             if tracks.points is not None:
-                add_points(renderer.scene, _at(tracks.points, t), style.point_radius, style.point_rgba)
+                add_points(renderer.scene, frame_of(tracks.points, t), style.point_radius, style.point_rgba)
             if tracks.skeleton is not None:
-                add_skeleton(renderer.scene, _at(tracks.skeleton, t) + beside, style.skeleton_radius,
+                add_skeleton(renderer.scene, frame_of(tracks.skeleton, t) + beside, style.skeleton_radius,
                              style.skeleton_rgba)
             image = renderer.render()
             if fall_text is not None and t >= tracks.failed_at:
