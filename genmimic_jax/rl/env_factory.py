@@ -4,12 +4,13 @@ import pathlib
 
 import ml_collections
 
+from genmimic_jax.errors import InputError
 from genmimic_jax.rl import toy_env
 
 ENV_NAMES = ("toy", "g1_tracking")
 
 
-class EnvConfigError(ValueError):
+class EnvConfigError(InputError):
     """The config names an unknown environment, or its motions cannot be loaded; the message says which."""
 
 

@@ -21,12 +21,14 @@ import tqdm
 from tensorboardX.record_writer import masked_crc32c
 from tensorboardX.proto import event_pb2
 
+from genmimic_jax.errors import InputError
+
 # The tags of the per-chunk stdout line, in its order (those a run has).
 SUMMARY_KEYS = ("episode/return", "episode/length", "env/keypoint_error", "loss/policy", "loss/value",
                 "policy/kl", "symmetry/actor_error", "distill/action_error")
 
 
-class LogReadError(ValueError):
+class LogReadError(InputError):
     """An event file is corrupt or a log directory has no event files."""
 
 
