@@ -85,12 +85,6 @@ def load_rollout(path: str) -> Rollout:
     return Rollout(qpos, fps, failed_at if failed_at >= 0 else None, np.asarray(arrays["reference_keypoints"]))
 
 
-def at_rate(track: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
-    """`track` [T, ...] sampled at `new_fps` by the nearest frame (same duration)."""
-    count = int(round((len(track) - 1) * new_fps / fps)) + 1
-    return track[np.minimum(np.round(np.arange(count) * fps / new_fps).astype(int), len(track) - 1)]
-
-
 def run_policy(policy_path: str, motion) -> tuple[np.ndarray, float, int | None, np.ndarray, np.ndarray]:
     """Runs the ONNX policy on `motion` in C MuJoCo (no early stop): qpos, control rate, fall frame, reference qpos
     and goal keypoints at that rate."""
@@ -110,6 +104,11 @@ def run_policy(policy_path: str, motion) -> tuple[np.ndarray, float, int | None,
     return result.qpos, fps, int(fallen[0]) if len(fallen) else None, reference_qpos, goals
 
 
+def human_joints(human) -> np.ndarray:
+    """[T, 24, 3] joint positions of a human motion, NaN where the source lacks the joint."""
+    return human.positions if human.mask is None else np.where(human.mask[None, :, None], human.positions, np.nan)
+
+
 def scene_tracks(render):
     """The `render.Tracks` and frame rate of what the flags ask for."""
     from genmimic_jax.human.motion import load_npz
@@ -121,14 +120,14 @@ def scene_tracks(render):
         return render.Tracks(qpos, reference_qpos if _GHOST.value else None, goals, None, failed_at), fps, 0.0
     if _ROLLOUT.value:
         rollout = load_rollout(_ROLLOUT.value)
-        reference = at_rate(motion.qpos, motion.fps, rollout.fps) if motion is not None and _GHOST.value else None
+        show_ghost = motion is not None and _GHOST.value
+        reference = render.at_rate(motion.qpos, motion.fps, rollout.fps) if show_ghost else None
         return render.Tracks(rollout.qpos, reference, rollout.reference_keypoints, None,
                              rollout.failed_at), rollout.fps, 0.0
     skeleton = None
     if _HUMAN.value:
         human = load_npz(_HUMAN.value)
-        skeleton = at_rate(np.where(human.mask[None, :, None], human.positions, np.nan) if human.mask is not None
-                           else human.positions, human.fps, motion.fps)
+        skeleton = render.at_rate(human_joints(human), human.fps, motion.fps)
     return (render.Tracks(motion.qpos, None, motion.keypoints, skeleton), motion.fps,
             HUMAN_BESIDE_M if skeleton is not None else 0.0)
 

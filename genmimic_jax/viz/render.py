@@ -115,6 +115,12 @@ def frame_of(track: np.ndarray, frame: int) -> np.ndarray:
     return track[min(frame, len(track) - 1)]
 
 
+def at_rate(track: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
+    """`track` [T, ...] sampled at `new_fps` by the nearest frame (same duration)."""
+    count = int(round((len(track) - 1) * new_fps / fps)) + 1
+    return track[np.minimum(np.round(np.arange(count) * fps / new_fps).astype(int), len(track) - 1)]
+
+
 def _renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
     try:
         return mujoco.Renderer(model, height, width)
