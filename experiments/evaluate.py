@@ -4,7 +4,7 @@
         [--config.backend=mjx] [--config.noise_suite=True] [--config.render=True] [--config.output_dir=out/]
 
 Prints the per-clip table and writes report.json, report.txt, rollouts/<clip>.npz (simulated qpos), plots/ and,
-with --config.render, videos/<clip>.gif (robot with the goal keypoints as spheres) into the output folder. Outputs are
+with --config.render, videos/<clip>.mp4 (the G1, the reference as a ghost, goal keypoints) into the folder. Outputs are
 checked before the evaluation: they never replace an input, nor an existing file of another kind unless --overwrite.
 Exit status as in experiments.cli.
 """
@@ -23,20 +23,23 @@ BACKENDS = ("mujoco", "mjx")
 
 
 def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format: str) -> list[str]:
-    """Videos of the first clips' rollouts (goal keypoints as spheres); returns lines to print."""
+    """Videos of the first clips' rollouts over their whole clip (reference ghost, goal keypoints as spheres, a
+    fall marked); returns lines to print."""
     import numpy as np
 
     from genmimic_jax.viz import render
 
     lib = report.motion_lib
-    goals = np.asarray(lib.goal_keypoints)
+    goals, reference = np.asarray(lib.goal_keypoints), np.asarray(lib.frames.qpos)
     lines = []
     (output_dir / "videos").mkdir(parents=True, exist_ok=True)
     for n, name in enumerate(report.clip_names[:max_clips]):
-        end = int(report.rollout.last_frame()[n]) + 1
+        end, length = int(report.rollout.last_frame()[n]) + 1, int(lib.lengths[n])
+        failed_at = int(report.rollout.failed_at[n])
         path = output_dir / "videos" / f"{name}.{video_format}"
         try:
-            render.render(report.rollout.qpos[n, :end], lib.fps, path, goals[n, :end])
+            render.render(report.rollout.qpos[n, :end], lib.fps, path, goals[n, :length],
+                          reference_qpos=reference[n, :length], failed_at=failed_at if failed_at >= 0 else None)
         except render.RenderUnavailable as error:
             return lines + [f"video skipped: {error}"]
         lines.append(f"wrote {path}")
