@@ -94,10 +94,12 @@ def time_cli(checkout: pathlib.Path, dataset: pathlib.Path, output: pathlib.Path
         "wall_seconds": wall,
         "xla_compilations": compiles,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "errors": errors[:10],
         "stdout_tail": stdout.splitlines()[-3:],
+        "progress_tail": [line for line in stderr.splitlines() if "clips (" in line][-3:],
     }
 
 
@@ -124,9 +126,11 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(output, ignore_errors=True)
             run = time_cli(pathlib.Path(checkout).resolve(), dataset, output, _CLI_FLAGS.value)
             run["frames_per_second"] = info["frames"] / run["wall_seconds"]
+            run["frames_per_cpu_second"] = info["frames"] / run["cpu_seconds"]
             runs.append(run)
             print(f"{checkout}: rc {run['returncode']}, {run['wall_seconds']:.1f} s wall, "
-                  f"{run['frames_per_second']:.0f} frames/s end to end, {run['xla_compilations']} XLA compilations, "
+                  f"{run['frames_per_second']:.0f} frames/s end to end ({run['frames_per_cpu_second']:.0f} per "
+                  f"CPU-second), {run['xla_compilations']} XLA compilations, "
                   f"peak RSS {run['peak_rss_mib']:.0f} MiB, load average "
                   f"{run['load_average_before'][0]:.1f} -> {run['load_average_after'][0]:.1f}")
         for run in runs[1:]:

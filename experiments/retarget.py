@@ -122,8 +122,11 @@ def run(input_path: str, output_path: str, config, render: bool = False, model_d
         if render and render_note is None:
             render_note = _render(result, job.output.with_suffix(".gif"))
 
+    stream_note = ""
     if many and todo:
-        dataset.retarget_stream(todo, retargeter, load, on_result, on_error, config.batch_frames)
+        seconds = dataset.retarget_stream(todo, retargeter, load, on_result, on_error, config.batch_frames)
+        stream_note = (f"; solver: compile {seconds['compile']:.0f} s, solve {seconds['solve']:.0f} s, "
+                       f"waiting for input {seconds['wait_for_input']:.0f} s")
     for job in [] if many else todo:
         try:
             human = load(job)
@@ -135,7 +138,7 @@ def run(input_path: str, output_path: str, config, render: bool = False, model_d
     if render_note:
         print(render_note, file=sys.stderr)
     compilations, compile_seconds = dataset.CompileCounter.totals()
-    print(f"{progress.line()}; {compilations} XLA compilations ({compile_seconds:.0f} s)", file=sys.stderr)
+    print(f"{progress.line()}; {compilations} XLA compilations ({compile_seconds:.0f} s){stream_note}", file=sys.stderr)
     if not len(reports):
         return cli.EXIT_INPUT
     inputs = [job.source for job in jobs]

@@ -198,7 +198,7 @@ def retarget_stream(
     on_error: Callable[[Job, InputError], None],
     batch_frames: int,
     prefetch: int = 2,
-) -> None:
+) -> dict[str, float]:
     """Retargets `jobs` in batches padded to `batch_frames` frames (see the module docstring).
 
     Args:
@@ -209,6 +209,10 @@ def retarget_stream(
       on_error: called for each job whose motion cannot be loaded or prepared (an `InputError`; reader thread).
       batch_frames: the padded length of every batch.
       prefetch: batches waiting between the reader and the solver, and between the solver and the writer.
+
+    Returns:
+      seconds spent compiling, solving, and waiting for the reader (when waiting dominates, reading is the
+      bottleneck).
 
     Raises:
       whatever `load`, `on_result` or the solver raise other than an `InputError` from loading.
@@ -245,15 +249,25 @@ def retarget_stream(
 
     reader = _thread(read, to_solve, stop)
     writer = _thread(write, None, stop)
+    seconds = {"compile": 0.0, "solve": 0.0, "wait_for_input": 0.0}
     try:
+        clock = time.perf_counter()
         retargeter.compile(batch_frames)  # while the reader loads the first batch
-        while (batch := to_solve.get()) is not _END:
+        seconds["compile"] = time.perf_counter() - clock
+        while True:
+            clock = time.perf_counter()
+            batch = to_solve.get()
+            seconds["wait_for_input"] += time.perf_counter() - clock
+            if batch is _END:
+                break
             if isinstance(batch, _Failed):
                 raise batch.error
             frames = sum(p.num_frames for _, p in batch)
             length = batch_frames if frames <= batch_frames else optimize.bucket_length(
                 frames, retargeter.config.min_bucket)
+            clock = time.perf_counter()
             solved = retargeter.solve([p for _, p in batch], length)
+            seconds["solve"] += time.perf_counter() - clock
             if not _put(to_write, (batch, solved), lambda: not writer.is_alive()):
                 break
     finally:
@@ -267,3 +281,4 @@ def retarget_stream(
         writer.join()
     if writer.failures:
         raise writer.failures[0]
+    return seconds
