@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags
 from mujoco import mjx
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import synthetic_motion
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import TrackingEnv

@@ -4,25 +4,20 @@
 
 For N clips of the synthetic motion (random policy of the default (512, 256, 128) shape, 'actor' observation):
   - end-to-end evaluation throughput (robot control steps per second, compile excluded, best of --repeats) and
-    compile/first-call time of the C MuJoCo back end and the MJX back end;
-  - physics alone on C MuJoCo: the back end's per-robot `mj_step` thread pool against `mujoco.rollout` (open loop,
-    same controls), in physics steps per second.
+    compile/first-call time of the C MuJoCo back end and the MJX back end (the physics alone, against bare
+    `mujoco.rollout`, is `benchmarks.physics_backends`).
 """
 
 import time
 
 import jax
-import mujoco
-import numpy as np
 from absl import app, flags
-from mujoco import rollout as mj_rollout
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs.synthetic_motion import synthetic_motion
 from genmimic_jax.eval import evaluate
-from genmimic_jax.eval.rollout import Evaluator, MujocoBatch
+from genmimic_jax.eval.rollout import Evaluator
 from genmimic_jax.robot.g1 import constants
-from genmimic_jax.robot.g1 import model as g1_model
 
 _CLIPS = flags.DEFINE_integer("clips", 8, "Clips (robots) evaluated at once.")
 _SECONDS = flags.DEFINE_float("seconds", 2.0, "Length of each clip.")
@@ -53,37 +48,6 @@ def _time_backend(env, policy, backend: str, threads: int, repeats: int) -> dict
     return {"first_call_s": first_s, "steps_per_s": steps / best, "run_s": best, "control_steps": steps}
 
 
-def _physics_only(num: int, control_steps: int, substeps: int, threads: int) -> dict:
-    model = g1_model.load_model(scene=True)
-    rng = np.random.default_rng(0)
-    ctrl = constants.DEFAULT_POSE + 0.1 * rng.normal(size=(control_steps, num, constants.NUM_JOINTS))
-    qpos = np.tile(g1_model.default_qpos(), (num, 1))
-    batch = MujocoBatch(num, substeps, threads, model)
-    batch.reset(qpos, np.zeros((num, model.nv)), ctrl[0])
-    start = time.perf_counter()
-    for step_ctrl in ctrl:
-        batch.step(step_ctrl)
-    batch_s = time.perf_counter() - start
-    batch.close()
-
-    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-    data = mujoco.MjData(model)
-    data.qpos[:] = qpos[0]
-    state = np.zeros(mujoco.mj_stateSize(model, spec))
-    mujoco.mj_getState(model, data, state, spec)
-    initial = np.tile(state, (num, 1))
-    datas = [mujoco.MjData(model) for _ in range(threads)]
-    control = np.repeat(np.swapaxes(ctrl, 0, 1), substeps, axis=1)  # [N, steps * substeps, nu]
-    with mj_rollout.Rollout(nthread=threads) as pool:
-        start = time.perf_counter()
-        pool.rollout(model, datas, initial, control)
-        rollout_s = time.perf_counter() - start
-    physics_steps = num * control_steps * substeps
-    return {"mj_step_pool_physics_steps_per_s": physics_steps / batch_s,
-            "mujoco_rollout_physics_steps_per_s": physics_steps / rollout_s,
-            "note": "the mj_step pool also reads back the physical state (keypoints, contact forces) every step"}
-
-
 def main(argv):
     del argv
     env_config = tracking_config.default_config()
@@ -101,11 +65,6 @@ def main(argv):
               f"observations included), first call incl. compile {result['first_call_s']:.1f} s")
     if "mjx" in results:
         print(f"C MuJoCo / MJX throughput ratio: {results['mujoco']['steps_per_s'] / results['mjx']['steps_per_s']:.2f}")
-    control_steps = int(round(_SECONDS.value / env_config.ctrl_dt))
-    physics = _physics_only(_CLIPS.value, control_steps, env_config.substeps, _THREADS.value)
-    print(f"physics only (C MuJoCo, {_CLIPS.value} robots): mj_step pool {physics['mj_step_pool_physics_steps_per_s']:.0f}"
-          f" steps/s with state read-back, mujoco.rollout {physics['mujoco_rollout_physics_steps_per_s']:.0f} steps/s "
-          "open loop")
 
 
 if __name__ == "__main__":

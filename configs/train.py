@@ -3,8 +3,12 @@
     python -m experiments.train --config=configs/train.py:g1_tracking --config.name=teacher \
         --config.motion_dir=retargeted/ --config.env.num_envs=4096
 
-The part after ':' picks the environment ('g1_tracking' by default, or the tiny 'toy' task); an empty motion_dir
-tracks the built-in synthetic standing/arm-waving clip.
+The part after ':' picks the environment ('g1_tracking' by default, or the tiny 'toy' task) or the CPU recipe
+('g1_cpu': `cpu_recipe`, what a CPU should train with); an empty motion_dir tracks the built-in synthetic
+standing/arm-waving clip.
+
+    python -m experiments.train --config=configs/train.py:g1_cpu --config.motion_dir=retargeted/ \
+        --config.run.max_minutes=60
 """
 
 import ml_collections
@@ -13,6 +17,8 @@ from genmimic_jax.rl import env_factory
 
 
 def get_config(env_name: str = "g1_tracking") -> ml_collections.ConfigDict:
+    if env_name == "g1_cpu":
+        return cpu_recipe(get_config("g1_tracking"))
     config = ml_collections.ConfigDict()
     config.name = "teacher"  # the run directory is <runs_dir>/<name>
     config.runs_dir = "runs"
@@ -80,12 +86,37 @@ def quick_g1_run(config: ml_collections.ConfigDict, num_updates: int = 60) -> ml
     return config
 
 
+def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Turns a g1_tracking config into the recipe that learns real clips on a CPU within an hour (C MuJoCo physics).
+
+    The teacher's servo targets are offsets from the reference joints (action 0 plays the clip back), so exploration
+    starts from the motion instead of from standing; a few hundred envs, mid-sized networks and fewer epochs keep
+    the learning cost near the physics cost; no pushes. Every choice is a key, so a GPU run can take any of them.
+    """
+    config.env.physics = "auto"
+    config.env.num_envs = 256
+    config.env.action_offset = "reference"
+    config.env.push.enabled = False
+    config.network.actor_hidden = config.network.critic_hidden = (256, 128)
+    config.network.init_log_std = -0.5
+    config.ppo.num_updates = 100_000  # the time budget ends a CPU run
+    config.ppo.rollout_length = 24
+    config.ppo.num_epochs = 3
+    config.ppo.num_minibatches = 4
+    config.run.updates_per_chunk = 10
+    config.run.checkpoint_every_chunks = 10
+    config.run.keep_checkpoints = 20
+    config.run.max_minutes = 60.0
+    return config
+
+
 def run_config() -> ml_collections.ConfigDict:
     """How a training run is chunked, checkpointed and distributed (shared by teacher and student runs)."""
     run = ml_collections.ConfigDict()
     run.updates_per_chunk = 10  # one jitted call; metrics are logged and checkpoints taken between calls
     run.checkpoint_every_chunks = 5
     run.keep_checkpoints = 3
+    run.max_minutes = 0.0  # wall-clock budget of one launch (checkpointed at the end; run again to go on); 0: none
     run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
     run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
     run.num_processes = -1  # negative: detected

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import observations
 from genmimic_jax.eval import evaluate, metrics
 from genmimic_jax.eval.rollout import Evaluator

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import observations
 from genmimic_jax.export import onnx_export
 from eval_helpers import random_policy, write_student_run

@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.eval import evaluate
 from genmimic_jax.eval.rollout import Evaluator
 from genmimic_jax.export import onnx_export, sim2sim

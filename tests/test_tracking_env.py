@@ -1,14 +1,17 @@
-"""Tests of the batched MJX G1 tracking environment (one compiled reset/step shared by all tests)."""
+"""Tests of the batched G1 tracking environment (one compiled reset/step shared by all tests; the CPU's default
+physics back end, C MuJoCo)."""
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import mujoco
 import numpy as np
 import pytest
 from mujoco import mjx
 
-from configs import tracking as tracking_config
+from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import randomization, rewards, synthetic_motion
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
@@ -62,26 +65,30 @@ def test_reset_and_step_keep_the_state_layout(env, fns, first):
     np.testing.assert_array_equal(np.asarray(state.info["frame"]), np.asarray(first.info["frame"]) + 1)
 
 
-def _reference_physics(env, frames: jax.Array, forward: bool):
-    """MJX physics of robots placed exactly on the reference at `frames` of clip 0 (full forward or kinematics)."""
+def _reference_physics(env, frames: jax.Array, forward_mjx: bool = False):
+    """Physics of robots placed exactly on the reference at `frames` of clip 0 (C MuJoCo's mj_forward, or MJX's)."""
     refs = env.motion_lib.frame(jnp.zeros_like(frames), frames)
-    base = mjx.make_data(g1_model.load_model())
+    mj_model = g1_model.load_model()
+    index = physics_lib.ModelIndex.from_model(mj_model)
+    if forward_mjx:
+        model, base = mjx.put_model(mj_model), mjx.make_data(mj_model)
 
-    def simulate(qpos, qvel):
-        data = base.replace(qpos=qpos, qvel=qvel, ctrl=qpos[7:])
-        if forward:
-            data = mjx.forward(env.model, data)
-        else:  # positions and velocities only: much cheaper to compile than a full forward
-            data = mjx.com_vel(env.model, mjx.com_pos(env.model, mjx.kinematics(env.model, data)))
-        return env.extract_physics(data)
+        def simulate(qpos, qvel):
+            return physics_lib.from_mjx(mjx.forward(model, base.replace(qpos=qpos, qvel=qvel, ctrl=qpos[7:])), index)
 
-    return refs, jax.jit(jax.vmap(simulate))(refs.qpos, refs.qvel)
+        return refs, jax.jit(jax.vmap(simulate))(refs.qpos, refs.qvel)
+    data, states = mujoco.MjData(mj_model), []
+    for qpos, qvel in zip(np.asarray(refs.qpos), np.asarray(refs.qvel)):
+        data.qpos[:], data.qvel[:], data.ctrl[:] = qpos, qvel, qpos[7:]
+        mujoco.mj_forward(mj_model, data)
+        states.append(physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index))
+    return refs, jax.tree.map(lambda *x: jnp.stack(x), *states)
 
 
 def test_reference_state_scores_maximum_tracking_and_no_termination(env):
     """A simulated state equal to the reference scores 1 on every tracking term and fails nothing."""
     frames = jnp.array([3, 40, 77])
-    _, physics = _reference_physics(env, frames, forward=False)
+    _, physics = _reference_physics(env, frames)
     zero = jnp.zeros(env.action_size)
 
     @jax.jit
@@ -106,20 +113,17 @@ def test_reference_state_scores_maximum_tracking_and_no_termination(env):
 
 @pytest.mark.slow
 def test_mujoco_and_mjx_extraction_agree(env):
-    """The C MuJoCo extraction equals the MJX one (evaluation runs the same functions on both back ends)."""
-    refs, physics = _reference_physics(env, jnp.array([3, 40]), forward=True)
-    mj_model = g1_model.load_model()
-    data = mujoco.MjData(mj_model)
-    index = physics_lib.ModelIndex.from_model(mj_model)
+    """What C MuJoCo reports equals what MJX reports, through the same derivation."""
+    frames = jnp.array([3, 40])
+    _, c_physics = _reference_physics(env, frames)
+    _, physics = _reference_physics(env, frames, forward_mjx=True)
     for i in range(2):
-        data.qpos[:], data.qvel[:] = np.asarray(refs.qpos[i]), np.asarray(refs.qvel[i])
-        data.ctrl[:] = data.qpos[7:]
-        mujoco.mj_forward(mj_model, data)
-        c_physics = physics_lib.from_mujoco(mj_model, data, index)
         for field in ("qpos", "qvel", "keypoints", "keypoint_vel", "feet", "feet_vel"):
-            np.testing.assert_allclose(getattr(c_physics, field), np.asarray(getattr(physics, field)[i]), atol=1e-4)
-        assert np.all(c_physics.foot_force > 10.0)  # both feet touch the floor
-        np.testing.assert_allclose(c_physics.foot_force.sum(), np.asarray(physics.foot_force[i]).sum(), rtol=0.05)
+            np.testing.assert_allclose(np.asarray(getattr(c_physics, field)[i]),
+                                       np.asarray(getattr(physics, field)[i]), atol=1e-4)
+        assert np.all(np.asarray(c_physics.foot_force[i]) > 10.0)  # both feet touch the floor
+        np.testing.assert_allclose(np.asarray(c_physics.foot_force[i]).sum(), np.asarray(physics.foot_force[i]).sum(),
+                                   rtol=0.05)
 
 
 def test_a_fall_terminates_and_restarts_only_that_env(env, fns, first):
@@ -208,18 +212,32 @@ def test_actions_reach_the_servos_after_the_env_action_delay(env, fns, first):
 
 def test_randomised_parameters_reach_the_model(env):
     params = randomization.sample_params(jax.random.PRNGKey(5), env.nominal, env.config)
-    model = randomization.apply_params(env.model, env.nominal, params)
-    nominal = randomization.apply_params(env.model, env.nominal, randomization.nominal_params(env.nominal))
+    model = randomization.model_fields(env.nominal, params)
+    nominal = randomization.model_fields(env.nominal, randomization.nominal_params(env.nominal))
+    mj_model = g1_model.load_model()
     for field in ("body_mass", "body_ipos", "dof_armature", "pair_friction", "actuator_gainprm", "actuator_biasprm"):
-        np.testing.assert_allclose(np.asarray(getattr(nominal, field)), np.asarray(getattr(env.model, field)),
-                                   rtol=1e-6, err_msg=field)
-    np.testing.assert_allclose(np.asarray(model.actuator_gainprm[:, 0]),
+        np.testing.assert_allclose(np.asarray(nominal[field]), getattr(mj_model, field), rtol=1e-6, err_msg=field)
+    np.testing.assert_allclose(np.asarray(model["actuator_gainprm"][:, 0]),
                                constants.KP * np.asarray(params.kp_scale * params.strength), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.actuator_biasprm[:, 2]),
+    np.testing.assert_allclose(np.asarray(model["actuator_biasprm"][:, 2]),
                                -constants.KD * np.asarray(params.kd_scale * params.strength), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.body_mass[1:]),
-                               np.asarray(env.model.body_mass[1:]) * np.asarray(params.mass_scale), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model["body_mass"][1:]),
+                               mj_model.body_mass[1:] * np.asarray(params.mass_scale), rtol=1e-5)
     floor_pairs = env.nominal.floor_pairs
-    np.testing.assert_allclose(np.asarray(model.pair_friction[floor_pairs, 0]), float(params.friction), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.pair_friction[~floor_pairs]),
-                               np.asarray(env.model.pair_friction[~floor_pairs]))
+    np.testing.assert_allclose(np.asarray(model["pair_friction"][floor_pairs, 0]), float(params.friction), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model["pair_friction"][~floor_pairs]), mj_model.pair_friction[~floor_pairs])
+
+
+def test_reference_action_offset_plays_the_clip_back(env):
+    """With action_offset 'reference', action 0 sets the servo targets to the reference joints of the next frame."""
+    config = ml_collections.ConfigDict(env.config.to_dict())
+    config.action_offset = "reference"
+    reference_env = TrackingEnv(config, env.motion_lib)
+    clip, frame = jnp.array(0), jnp.array(17)
+    np.testing.assert_allclose(np.asarray(reference_env.joint_targets(jnp.zeros(env.action_size), clip, frame)),
+                               np.asarray(env.motion_lib.frame(clip, frame).qpos[7:]), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(env.joint_targets(jnp.ones(env.action_size), clip, frame)),
+                               constants.DEFAULT_POSE + constants.ACTION_SCALE, atol=1e-6)
+    config.action_offset = "zero"
+    with pytest.raises(ValueError, match="action_offset"):
+        TrackingEnv(config, env.motion_lib)

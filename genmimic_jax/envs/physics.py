@@ -1,7 +1,7 @@
 """The simulator-independent physical state that observations, rewards and terminations are computed from.
 
-`PhysicsState` holds plain arrays, so the same observation, reward and termination functions run on MJX
-(`from_mjx`) and on plain C MuJoCo (`from_mujoco`, for CPU evaluation and sim-to-sim).
+`PhysicsState` holds plain arrays, so the same observation, reward and termination functions run on every physics
+back end: each reports a `SimulatorOutput` (raw simulator arrays) and `derive` computes the state from it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class ModelIndex:
     left_foot_geoms: np.ndarray
     right_foot_geoms: np.ndarray
 
+    @property
+    def sites(self) -> np.ndarray:
+        """The sites a simulator reports: keypoint sites, then foot sites."""
+        return np.concatenate([self.keypoint_sites, self.foot_sites])
+
     @classmethod
     def from_model(cls, model: mujoco.MjModel) -> ModelIndex:
         floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
@@ -59,59 +64,58 @@ class ModelIndex:
                    left_foot_geoms=foot_geoms["left"], right_foot_geoms=foot_geoms["right"])
 
 
-def _site_velocity(d: mjx.Data, index: ModelIndex, sites: np.ndarray) -> jax.Array:
-    """World linear velocities [S, 3] of sites from the bodies' spatial velocities (as mj_objectVelocity)."""
-    body = index.site_body[sites]
-    cvel = d.cvel[body]  # [S, 6] angular, linear at the root subtree's centre of mass
-    offset = d.site_xpos[sites] - d.subtree_com[1]  # the pelvis (body 1) roots the subtree of every site
-    return cvel[:, 3:] + jnp.cross(cvel[:, :3], offset)
+@flax.struct.dataclass
+class SimulatorOutput:
+    """What a simulator reports of one robot after a control step, before anything is derived from it.
+
+    Positions and velocities are those after the last substep; the rest was computed at the start of that substep
+    (what `mjx.step` and `mj_step` both leave). Contacts are padded with geom -1 and distance 1.
+    """
+
+    qpos: jax.Array  # [36]
+    qvel: jax.Array  # [35]
+    site_xpos: jax.Array  # [S, 3] keypoint sites, then foot sites
+    site_cvel: jax.Array  # [S, 6] spatial velocity (angular, linear at the pelvis subtree's CoM) of each site's body
+    root_com: jax.Array  # [3] the pelvis subtree's centre of mass
+    actuator_force: jax.Array  # [29]
+    contact_geom: jax.Array  # [C, 2] int32
+    contact_force: jax.Array  # [C] normal force
+    contact_dist: jax.Array  # [C] signed distance (negative: penetrating)
 
 
-def from_mjx(d: mjx.Data, index: ModelIndex) -> PhysicsState:
-    """The physical state of one MJX data (after mjx.step or mjx.forward)."""
-    contact = d._impl.contact  # pylint: disable=protected-access
-    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
-    efc = d._impl.efc_force[contact.efc_address[:, None] + np.arange(4)]  # pylint: disable=protected-access
-    normal = jnp.where(contact.efc_address >= 0, efc.sum(axis=1), 0.0)
-    geom = contact.geom
+def derive(out: SimulatorOutput, index: ModelIndex) -> PhysicsState:
+    """The physical state from what a simulator reports (one robot; the same code for every back end)."""
+    velocity = out.site_cvel[:, 3:] + jnp.cross(out.site_cvel[:, :3], out.site_xpos - out.root_com)
+    num_keypoints = len(index.keypoint_sites)
+    geom = out.contact_geom
     on_floor = jnp.any(geom == index.floor_geom, axis=1)
     left = jnp.isin(geom, index.left_foot_geoms).any(axis=1) & on_floor
     right = jnp.isin(geom, index.right_foot_geoms).any(axis=1) & on_floor
     return PhysicsState(
-        qpos=d.qpos, qvel=d.qvel,
-        keypoints=d.site_xpos[index.keypoint_sites], keypoint_vel=_site_velocity(d, index, index.keypoint_sites),
-        feet=d.site_xpos[index.foot_sites], feet_vel=_site_velocity(d, index, index.foot_sites),
-        foot_force=jnp.stack([jnp.sum(normal * left), jnp.sum(normal * right)]),
-        actuator_force=d.actuator_force,
-        self_contacts=jnp.sum((~on_floor) & (contact.dist < 0)).astype(jnp.float32),
+        qpos=out.qpos, qvel=out.qvel,
+        keypoints=out.site_xpos[:num_keypoints], keypoint_vel=velocity[:num_keypoints],
+        feet=out.site_xpos[num_keypoints:], feet_vel=velocity[num_keypoints:],
+        foot_force=jnp.stack([jnp.sum(out.contact_force * left), jnp.sum(out.contact_force * right)]),
+        actuator_force=out.actuator_force,
+        self_contacts=jnp.sum((~on_floor) & (out.contact_dist < 0)).astype(jnp.float32),
     )
 
 
-def from_mujoco(model: mujoco.MjModel, data: mujoco.MjData, index: ModelIndex) -> PhysicsState:
-    """The physical state of a C MuJoCo MjData (after mj_step or mj_forward), as numpy arrays."""
-    velocity = np.zeros(6)
+def mjx_output(d: mjx.Data, index: ModelIndex) -> SimulatorOutput:
+    """What one MJX data (after mjx.step) reports."""
+    contact = d._impl.contact  # pylint: disable=protected-access
+    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
+    efc = d._impl.efc_force[contact.efc_address[:, None] + np.arange(4)]  # pylint: disable=protected-access
+    sites = index.sites
+    return SimulatorOutput(
+        qpos=d.qpos, qvel=d.qvel, site_xpos=d.site_xpos[sites], site_cvel=d.cvel[index.site_body[sites]],
+        root_com=d.subtree_com[1], actuator_force=d.actuator_force, contact_geom=contact.geom.astype(jnp.int32),
+        contact_force=jnp.where(contact.efc_address >= 0, efc.sum(axis=1), 0.0), contact_dist=contact.dist)
 
-    def site_vel(sites: np.ndarray) -> np.ndarray:
-        out = np.empty((len(sites), 3))
-        for i, site in enumerate(sites):
-            mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_SITE, int(site), velocity, 0)
-            out[i] = velocity[3:]
-        return out
 
-    foot_force, self_contacts, force = np.zeros(2), 0.0, np.zeros(6)
-    for i, contact in enumerate(data.contact):
-        geoms = (contact.geom1, contact.geom2)
-        if index.floor_geom in geoms:
-            mujoco.mj_contactForce(model, data, i, force)
-            foot_force[0] += force[0] * any(g in index.left_foot_geoms for g in geoms)
-            foot_force[1] += force[0] * any(g in index.right_foot_geoms for g in geoms)
-        elif contact.dist < 0:
-            self_contacts += 1.0
-    return PhysicsState(
-        qpos=data.qpos.copy(), qvel=data.qvel.copy(),
-        keypoints=data.site_xpos[index.keypoint_sites].copy(), keypoint_vel=site_vel(index.keypoint_sites),
-        feet=data.site_xpos[index.foot_sites].copy(), feet_vel=site_vel(index.foot_sites),
-        foot_force=foot_force, actuator_force=data.actuator_force.copy(), self_contacts=np.float64(self_contacts))
+def from_mjx(d: mjx.Data, index: ModelIndex) -> PhysicsState:
+    """The physical state of one MJX data (after mjx.step or mjx.forward)."""
+    return derive(mjx_output(d, index), index)
 
 
 def from_reference(ref: motion_lib.ReferenceFrame) -> PhysicsState:

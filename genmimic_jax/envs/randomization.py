@@ -1,8 +1,9 @@
 """Domain randomisation of the G1's physics, resampled per environment at every reset.
 
-Each environment carries its `PhysicsParams`; the step builds that environment's `mjx.Model` from the nominal
-one inside the vmap (the batched fields are what playground's `in_axes` tree would mark), so randomisation is
-per episode and stays a pure function of the state.
+Each environment carries its `PhysicsParams`; every step turns them into that environment's model fields
+(`model_fields`), which the physics back end applies (MJX: a per-env `mjx.Model` inside the vmap; C MuJoCo: written
+into the worker's `MjModel` before the robot steps), so randomisation is per episode and stays a pure function of
+the state.
 """
 
 from __future__ import annotations
@@ -109,13 +110,13 @@ def sample_params(rng: jax.Array, nominal: Nominal, config: ml_collections.Confi
     )
 
 
-def apply_params(model: mjx.Model, nominal: Nominal, params: PhysicsParams) -> mjx.Model:
-    """`model` with one environment's parameters applied."""
+def model_fields(nominal: Nominal, params: PhysicsParams) -> dict[str, jax.Array]:
+    """The model fields one environment's parameters change, by MuJoCo field name (every physics back end)."""
     body_scale = jnp.concatenate([jnp.ones(1), params.mass_scale])
     friction = jnp.where(nominal.floor_pairs[:, None] & (np.arange(5) < 2), params.friction, 1.0)
     kp = nominal.kp * params.kp_scale * params.strength
     kd = nominal.kd * params.kd_scale * params.strength
-    return model.tree_replace({
+    return {
         "body_mass": nominal.body_mass * body_scale,
         "body_inertia": nominal.body_inertia * body_scale[:, None],
         "body_ipos": jnp.asarray(nominal.body_ipos).at[nominal.com_body].add(params.com_offset),
@@ -123,7 +124,7 @@ def apply_params(model: mjx.Model, nominal: Nominal, params: PhysicsParams) -> m
         "pair_friction": nominal.pair_friction * friction,
         "actuator_gainprm": jnp.asarray(nominal.gainprm).at[:, 0].set(kp),
         "actuator_biasprm": jnp.asarray(nominal.biasprm).at[:, 1].set(-kp).at[:, 2].set(-kd),
-    })
+    }
 
 
 def mirror_map(nominal: Nominal) -> MirrorMap:

@@ -1,10 +1,12 @@
-"""The batched MJX G1 motion-tracking environment, conditioned on 3D goal keypoints.
+"""The batched G1 motion-tracking environment, conditioned on 3D goal keypoints.
 
 `TrackingEnv(config, motion_lib)` runs `config.num_envs` G1s, each following a reference clip from its motion
 library. `reset(rng)` and `step(state, action)` are pure functions over a `brax.envs.base.State` whose leaves all
 have a leading `num_envs` axis; finished environments restart inside `step` from a reference-state initialisation.
-Control is at 1 / ctrl_dt Hz over `substeps` MJX steps; the action a [29] sets position-servo targets
-DEFAULT_POSE + ACTION_SCALE * a (after the environment's action delay).
+Control is at 1 / ctrl_dt Hz over `substeps` physics steps of the configured back end (`config.physics`: MJX or C
+MuJoCo, `physics_backends`); the action a [29] sets position-servo targets DEFAULT_POSE + ACTION_SCALE * a (after
+the environment's action delay; or, with `action_offset='reference'`, the reference joints + ACTION_SCALE * a).
+`default_config()` holds every knob.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from brax.envs.base import State
-from mujoco import mjx
 
 from genmimic_jax.envs import observations
 from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import randomization
 from genmimic_jax.envs import rewards
 from genmimic_jax.envs import terminations
@@ -27,8 +29,90 @@ from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
 FAILURES = ("fall", "keypoint_error", "anchor_error", "nan")
+ACTION_OFFSETS = ("default_pose", "reference")
 # Per-episode info that a restart replaces.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every knob of the tracking environment; an ablation is a change here."""
+    config = ml_collections.ConfigDict()
+    config.num_envs = 1024
+    config.physics = "auto"  # 'mjx' | 'mujoco' | 'auto': MJX with an accelerator, C MuJoCo on a CPU
+    config.physics_threads = 0  # C MuJoCo worker threads; 0: every core
+    config.ctrl_dt = 0.02  # 50 Hz control
+    config.substeps = 4  # physics steps per control step (ctrl_dt / model timestep)
+    config.episode_length = 500  # control steps; an episode also ends at the end of its clip
+    config.history_length = 5  # past proprio frames in the actor observation
+    config.goal_offsets = (0, 1, 2, 5, 10)  # goal keypoint frames, in control steps ahead of the current one
+    # Servo targets = offset + ACTION_SCALE * action; the offset is the default pose ('default_pose') or the
+    # reference's joint positions at the frame the step reaches ('reference': a = 0 plays the clip back).
+    config.action_offset = "default_pose"
+
+    config.motion = ml_collections.ConfigDict()
+    config.motion.sampling = "adaptive"  # "uniform" or "adaptive" (per-bin failure counts)
+    config.motion.bin_seconds = 1.0
+    config.motion.uniform_ratio = 0.1  # share of adaptive starts drawn from the clip weights
+    config.motion.failure_decay = 0.999  # per control step decay of the failure counts
+
+    config.reward = ml_collections.ConfigDict()
+    config.reward.weights = ml_collections.ConfigDict({
+        "keypoint_position": 1.0,
+        "keypoint_velocity": 0.5,
+        "root_orientation": 0.5,
+        "root_height": 0.25,
+        "joint_position": 0.5,
+        "action_rate": -0.1,
+        "joint_limit": -10.0,
+        "torque": -0.01,
+        "undesired_contacts": -0.1,
+        "feet_slip": -0.1,
+        "termination": -50.0,
+    })
+    config.reward.sigmas = ml_collections.ConfigDict({
+        "keypoint_position": 0.2,  # m
+        "keypoint_velocity": 1.0,  # m/s
+        "root_orientation": 0.4,  # rad
+        "root_height": 0.1,  # m
+        "joint_position": 0.5,  # rad
+    })
+    # GenMimic's keypoint weighting: end effectors > upper body > lower body (constants.KEYPOINT_GROUPS).
+    config.reward.keypoint_group_weights = ml_collections.ConfigDict({
+        "end_effector": 2.0, "upper": 1.0, "lower": 0.5})
+    config.reward.soft_joint_limit = 0.9  # fraction of the joint range free of the limit penalty
+    config.reward.foot_contact_force = 5.0  # N; a foot pressing harder counts as planted for feet_slip
+
+    config.termination = ml_collections.ConfigDict()
+    config.termination.max_gravity_error = 0.8  # |projected gravity z - reference's|
+    config.termination.max_height_error = 0.25  # m, root height from the reference's
+    config.termination.max_keypoint_error = 0.3  # m, mean keypoint distance
+    config.termination.max_anchor_error = 0.5  # m, root distance
+
+    # Uniform noise U(-s, s) on the actor's observation (the privileged observation stays clean).
+    config.noise = ml_collections.ConfigDict()
+    config.noise.projected_gravity = 0.05
+    config.noise.base_ang_vel = 0.2
+    config.noise.joint_pos = 0.01
+    config.noise.joint_vel = 0.5
+    config.noise.goal_keypoints = 0.02  # m
+
+    config.randomization = ml_collections.ConfigDict()
+    config.randomization.enabled = True  # per-env physics parameters; False runs the nominal model
+    config.randomization.friction_range = (0.5, 1.25)
+    config.randomization.mass_scale_range = (0.9, 1.1)
+    config.randomization.com_offset = 0.03  # m, torso centre of mass, per axis
+    config.randomization.armature_scale_range = (0.8, 1.2)
+    config.randomization.kp_scale_range = (0.9, 1.1)
+    config.randomization.kd_scale_range = (0.9, 1.1)
+    config.randomization.strength_range = (0.9, 1.1)
+    config.randomization.max_action_delay = 1  # control steps, drawn per episode in [0, max]
+
+    config.push = ml_collections.ConfigDict()
+    config.push.enabled = True
+    config.push.interval_range = (1.0, 3.0)  # s between kicks
+    config.push.linear_velocity = 0.5  # m/s, horizontal, per axis
+    config.push.angular_velocity = 0.5  # rad/s, yaw rate
+    return config
 
 
 class TrackingEnv:
@@ -55,10 +139,11 @@ class TrackingEnv:
         if abs(motion_lib.fps * config.ctrl_dt - 1.0) > 1e-6:
             raise ValueError(f"the motion library runs at {motion_lib.fps} fps, the control rate is "
                              f"{1.0 / config.ctrl_dt} Hz; build it with fps=1/ctrl_dt")
+        if config.action_offset not in ACTION_OFFSETS:
+            raise ValueError(f"config.action_offset must be one of {ACTION_OFFSETS}, got {config.action_offset!r}")
         if config.motion.sampling not in ("uniform", "adaptive"):
             raise ValueError(f"config.motion.sampling must be 'uniform' or 'adaptive', got {config.motion.sampling!r}")
-        self.model = mjx.put_model(mj_model)
-        self.model_index = physics_lib.ModelIndex.from_model(mj_model)
+        self.simulator = physics_backends.make(config.physics, mj_model, config.substeps, config.physics_threads)
         self.nominal = randomization.Nominal.from_model(mj_model)
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
         self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
@@ -76,7 +161,6 @@ class TrackingEnv:
         proprio = observations.proprio_layout()
         self._proprio_noise = np.concatenate([
             np.full(block.size, config.noise.get(block.name, 0.0), np.float32) for block in proprio.blocks])
-        self._data_template = mjx.make_data(mj_model)
         self._max_delay = int(config.randomization.max_action_delay) if config.randomization.enabled else 0
 
     # ----------------------------------------------------------------------------------------------- public API
@@ -117,9 +201,11 @@ class TrackingEnv:
         info = dict(stepped.info, fail_counts=fail_counts, **episode)
         return self._observed(stepped.replace(pipeline_state=data, info=info), physics)
 
-    def extract_physics(self, data: mjx.Data) -> physics_lib.PhysicsState:
-        """The simulator-independent state of one (unbatched) MJX data."""
-        return physics_lib.from_mjx(data, self.model_index)
+    def joint_targets(self, action: jax.Array, clip: jax.Array, frame: jax.Array) -> jax.Array:
+        """Servo targets [29] of one robot's raw action when the step reaches reference frame `frame` of `clip`."""
+        if self.config.action_offset == "reference":
+            return self.motion_lib.frame(clip, frame).qpos[7:] + constants.ACTION_SCALE * action
+        return constants.DEFAULT_POSE + constants.ACTION_SCALE * action
 
     def observe(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array, last_action: jax.Array,
                 history: jax.Array, params: randomization.PhysicsParams,
@@ -185,7 +271,7 @@ class TrackingEnv:
         params = (randomization.sample_params(param_rng, self.nominal, cfg) if cfg.randomization.enabled
                   else randomization.nominal_params(self.nominal))
         ref = self.motion_lib.frame(clip, frame)
-        data = self._data_template.replace(qpos=ref.qpos, qvel=ref.qvel, ctrl=ref.qpos[7:])
+        data = self.simulator.init(ref.qpos, ref.qvel, ref.qpos[7:])
         physics = physics_lib.from_reference(ref)
         last_action = jnp.zeros(self.action_size)
         proprio = observations.proprio_layout().assemble(observations.proprioception(physics, last_action))
@@ -214,7 +300,7 @@ class TrackingEnv:
         return jax.random.randint(rng, (), int(round(low / self.config.ctrl_dt)),
                                   int(round(high / self.config.ctrl_dt)) + 1)
 
-    def _push(self, rng: jax.Array, data: mjx.Data, countdown: jax.Array) -> tuple[mjx.Data, jax.Array]:
+    def _push(self, rng: jax.Array, data, countdown: jax.Array):
         """Kicks the base (random horizontal and yaw velocity) when the countdown runs out."""
         push = self.config.push
         if not push.enabled:
@@ -239,15 +325,11 @@ class TrackingEnv:
         params = info["params"]
         buffer = jnp.concatenate([action[None], info["action_buffer"][:-1]])
         applied = buffer[params.action_delay]
-        model = (randomization.apply_params(self.model, self.nominal, params) if cfg.randomization.enabled
-                 else self.model)
+        fields = randomization.model_fields(self.nominal, params) if cfg.randomization.enabled else None
         data, push_countdown = self._push(push_rng, state.pipeline_state, info["push_countdown"])
-        data = data.replace(ctrl=constants.DEFAULT_POSE + constants.ACTION_SCALE * applied)
-        data = jax.lax.fori_loop(0, cfg.substeps, lambda _, d: mjx.step(model, d), data)
-
         clip, frame = info["clip"], info["frame"] + 1
+        data, simulated = self.simulator.step(data, self.joint_targets(applied, clip, frame), fields)
         ref = lib.frame(clip, frame)
-        simulated = self.extract_physics(data)
         finite = physics_lib.is_finite(simulated)
         # A blown-up simulation is judged on the reference instead, so that no NaN leaves this env.
         physics = jax.tree.map(lambda sim, safe: jnp.where(finite, sim, safe), simulated,

@@ -28,6 +28,7 @@ from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import TrackingEnv
 from genmimic_jax.eval import metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
+from genmimic_jax.rl import env_factory
 from genmimic_jax.rl.policy import SavedPolicy
 from genmimic_jax.viz import plots
 
@@ -57,7 +58,7 @@ class Report:
 
 def eval_env_config(env_config: dict | ml_collections.ConfigDict, num_clips: int) -> ml_collections.ConfigDict:
     """The training environment's config for evaluation: one robot per clip, the nominal robot, no pushes."""
-    config = ml_collections.ConfigDict(dict(env_config))
+    config = env_factory.stored_env_config("g1_tracking", env_config)
     config.num_envs = num_clips
     config.randomization.enabled = False
     config.push.enabled = False

@@ -1,17 +1,10 @@
 """Deterministic evaluation rollouts of a policy over every clip of a motion library, on two simulators.
 
 Robot i follows clip i from its first frame to its last (reference-state initialisation at frame 0, the nominal
-robot: no randomisation, pushes, action delay or observation noise). Both back ends share one per-step function
-made of the environment's own `observe`, `reward_terms` and `failures` over `PhysicsState` arrays; only the physics
-differs:
-
-- 'mjx': MJX, every step of every robot inside one jitted `lax.scan` (for accelerators);
-- 'mujoco': C MuJoCo, all robots advanced together per control step by `mj_step` on a thread pool, the
-  physical state read back with `physics.from_mujoco`, then the shared step function and the policy batched in JAX.
-
-The physical state after a control step is read the way `mjx.step` leaves it, on both: positions and velocities
-after the last substep, everything derived from them (keypoints, contact and actuator forces) as computed at the
-start of that substep.
+robot: no randomisation, pushes, action delay or observation noise). Every step of every robot runs inside one
+jitted `lax.scan` made of the environment's own `observe`, `reward_terms` and `failures` and the physics back end's
+step (`physics_backends`: 'mjx' traced into the program, or 'mujoco', C MuJoCo on a thread pool through a host
+callback), the same code the training env runs.
 
 The motion library may be swapped for one of the same shapes, e.g. with corrupted `goal_keypoints` (what the
 policy is asked to reach) but the clean reference frames the robot is scored and terminated against.
@@ -19,26 +12,24 @@ policy is asked to reach) but the clean reference frames the robot is scored and
 
 from __future__ import annotations
 
-import concurrent.futures
 import copy
 import dataclasses
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
-from mujoco import mjx
 
 from genmimic_jax.envs import observations
 from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import randomization
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
-BACKENDS = ("mjx", "mujoco")
+BACKENDS = physics_backends.BACKENDS
 PolicyFn = Callable[[jax.Array], jax.Array]  # observations [N, D] -> raw actions [N, 29]
 
 
@@ -86,10 +77,6 @@ class Rollout:
         return np.where(self.failed_at >= 0, self.failed_at, self.lengths - 1)
 
 
-def _targets(action: jax.Array) -> jax.Array:
-    return constants.DEFAULT_POSE + constants.ACTION_SCALE * action
-
-
 class Evaluator:
     """Runs deterministic evaluation rollouts of one policy in one environment on a chosen back end.
 
@@ -113,16 +100,13 @@ class Evaluator:
         self.backend, self.threads = backend, threads
         self._params = randomization.nominal_params(env.nominal)
         self._clips = jnp.arange(env.motion_lib.num_clips)
-        initial = jax.vmap(self._initial_one, in_axes=(None, 0))
+        self._initial = jax.vmap(self._initial_one, in_axes=(None, 0))
         self._judge = jax.vmap(self._judge_one, in_axes=(None, 0, 0, 0, 0, 0, 0))
-        if backend == "mjx":
-            self._template = mjx.make_data(g1_model.load_model(scene=True))
-            self._run_mjx = jax.jit(self._scan_mjx)
-        else:
-            self._initial = jax.jit(initial)
-            self._policy_step = jax.jit(policy)
-            self._judge_step = jax.jit(self._judge)
-        self._initial_batch = initial
+        self._targets = jax.vmap(lambda lib, action, clip, frame: self._with_lib(lib).joint_targets(action, clip, frame),
+                                 in_axes=(None, 0, 0, 0))
+        self._simulator = physics_backends.make(backend, g1_model.load_model(scene=True), env.config.substeps,
+                                                threads)
+        self._run = jax.jit(self._scan)
 
     def __call__(self, lib: MotionLib | None = None) -> Rollout:
         """Rolls every clip out, in the environment's motion library or in `lib` (same clips and shapes)."""
@@ -131,10 +115,8 @@ class Evaluator:
         if jax.tree.structure(lib) != jax.tree.structure(own) or any(
                 a.shape != b.shape for a, b in zip(jax.tree.leaves(lib), jax.tree.leaves(own))):
             raise ValueError("the motion library must have the environment library's clips and shapes")
-        if self.backend == "mjx":
-            physics0, outputs = self._run_mjx(lib)
-            return _assemble(physics0, *outputs, lib)
-        return self._run_mujoco(lib)
+        physics0, outputs = self._run(lib)
+        return _assemble(physics0, *outputs, lib)
 
     def _with_lib(self, lib: MotionLib) -> TrackingEnv:
         view = copy.copy(self.env)
@@ -162,52 +144,26 @@ class Evaluator:
         obs, history = env.observe(physics, clip, frame, action, history, self._params)
         return jnp.stack([failures[kind] for kind in FAILURES]), reward, obs, history
 
-    def _scan_mjx(self, lib: MotionLib):
-        env, clips, substeps = self.env, self._clips, self.env.config.substeps
-        physics, obs, history = self._initial_batch(lib, clips)
+    def _scan(self, lib: MotionLib):
+        clips, simulator = self._clips, self._simulator
+        physics, obs, history = self._initial(lib, clips)
         first = lib.frame(clips, jnp.zeros_like(clips))
-        data = jax.vmap(lambda q, v: self._template.replace(qpos=q, qvel=v, ctrl=q[7:]))(first.qpos, first.qvel)
-
-        def physics_step(data: mjx.Data, action: jax.Array):
-            data = data.replace(ctrl=_targets(action))
-            data = jax.lax.fori_loop(0, substeps, lambda _, d: mjx.step(env.model, d), data)
-            return data, env.extract_physics(data)
+        sim_state = jax.vmap(simulator.init)(first.qpos, first.qvel, first.qpos[:, 7:])
 
         def step(carry, t):
-            data, obs, history, last_action = carry
+            sim_state, obs, history, last_action = carry
             action = self.policy(obs[self.obs_key])
-            data, physics = jax.vmap(physics_step)(data, action)
             frame = jnp.full(clips.shape, t + 1, jnp.int32)
+            targets = self._targets(lib, action, clips, frame)
+            sim_state, physics = jax.vmap(simulator.step, in_axes=(0, 0, None))(sim_state, targets, None)
             failures, reward, next_obs, history = self._judge(lib, physics, clips, frame, action, last_action,
                                                               history)
             out = (physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures)
-            return (data, next_obs, history, action), out
+            return (sim_state, next_obs, history, action), out
 
-        carry = (data, obs, history, jnp.zeros((clips.shape[0], constants.NUM_JOINTS)))
+        carry = (sim_state, obs, history, jnp.zeros((clips.shape[0], constants.NUM_JOINTS)))
         _, outputs = jax.lax.scan(step, carry, jnp.arange(lib.max_length - 1))
         return physics, outputs
-
-    def _run_mujoco(self, lib: MotionLib) -> Rollout:
-        clips = self._clips
-        physics0, obs, history = self._initial(lib, clips)
-        first = jax.tree.map(np.asarray, lib.frame(clips, jnp.zeros_like(clips)))
-        batch = MujocoBatch(lib.num_clips, self.env.config.substeps, self.threads)
-        batch.reset(first.qpos, first.qvel, first.qpos[:, 7:])
-        last_action = jnp.zeros((lib.num_clips, constants.NUM_JOINTS))
-        outputs = []
-        try:
-            for t in range(lib.max_length - 1):
-                action = self._policy_step(obs[self.obs_key])
-                physics = batch.step(np.asarray(_targets(action)))
-                frame = jnp.full(clips.shape, t + 1, jnp.int32)
-                failures, reward, next_obs, history = self._judge_step(lib, physics, clips, frame, action,
-                                                                       last_action, history)
-                outputs.append((physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures))
-                obs, last_action = next_obs, action
-        finally:
-            batch.close()
-        columns = [np.stack([np.asarray(x) for x in column]) for column in zip(*outputs)]
-        return _assemble(physics0, *columns, lib)
 
 
 def _assemble(physics0, qpos, keypoints, obs, actions, reward, failures, lib: MotionLib) -> Rollout:
@@ -219,53 +175,3 @@ def _assemble(physics0, qpos, keypoints, obs, actions, reward, failures, lib: Mo
                    obs=np.swapaxes(np.asarray(obs), 0, 1), actions=np.swapaxes(np.asarray(actions), 0, 1),
                    reward=np.swapaxes(np.asarray(reward), 0, 1), failures=np.swapaxes(np.asarray(failures), 0, 1),
                    lengths=np.asarray(lib.lengths))
-
-
-class MujocoBatch:
-    """N G1s in C MuJoCo, one `MjData` each, advanced together one control step at a time on a thread pool.
-
-    `mj_step` releases the GIL, so the robots' physics runs in parallel over `threads` workers. Each robot keeps
-    its own `MjData` so the constraint solver's warm start carries over from step to step as in one continuous
-    simulation (restarting `mujoco.rollout` per control step loses it, which with the model's 4 solver iterations
-    moves the trajectory by centimetres within a second).
-    """
-
-    def __init__(self, num: int, substeps: int, threads: int = 2, mj_model: mujoco.MjModel | None = None):
-        self.model = g1_model.load_model(scene=True) if mj_model is None else mj_model
-        self.substeps = substeps
-        self.index = physics_lib.ModelIndex.from_model(self.model)
-        self.datas = [mujoco.MjData(self.model) for _ in range(num)]
-        threads = max(1, min(threads, num))
-        self._chunks = [range(i, num, threads) for i in range(threads)]
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads)
-
-    def close(self) -> None:
-        self._pool.shutdown()
-
-    def reset(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> None:
-        """Places robot n at qpos[n], qvel[n] (time 0) with servo targets ctrl[n]."""
-        for n, data in enumerate(self.datas):
-            mujoco.mj_resetData(self.model, data)
-            data.qpos[:], data.qvel[:], data.ctrl[:] = qpos[n], qvel[n], ctrl[n]
-
-    def _advance(self, robots: range, ctrl: np.ndarray) -> list[physics_lib.PhysicsState]:
-        out = []
-        for n in robots:
-            data = self.datas[n]
-            data.ctrl[:] = ctrl[n]
-            for _ in range(self.substeps):
-                mujoco.mj_step(self.model, data)
-            # After mj_step, qpos/qvel are the new state and the rest was computed at the last substep's start:
-            # exactly what mjx.step leaves.
-            out.append(physics_lib.from_mujoco(self.model, data, self.index))
-        return out
-
-    def step(self, ctrl: np.ndarray) -> physics_lib.PhysicsState:
-        """Holds servo targets ctrl [N, 29] for `substeps` physics steps; returns the stacked physical state."""
-        ctrl = np.asarray(ctrl, np.float64)
-        results = list(self._pool.map(lambda robots: self._advance(robots, ctrl), self._chunks))
-        ordered = [None] * len(self.datas)
-        for robots, states in zip(self._chunks, results):
-            for n, state in zip(robots, states):
-                ordered[n] = state
-        return jax.tree.map(lambda *xs: np.stack(xs), *ordered)

@@ -154,8 +154,13 @@ def policy_metadata(saved: SavedPolicy) -> dict[str, Any]:
         raise ExportError(f"{saved.run_dir}: the policy reads {policy.obs_size} numbers but the '{policy.obs_key}' "
                           f"layout of its env config has {layout.size}")
     ctrl_dt = float(env_config["ctrl_dt"])
+    action_offset = env_config.get("action_offset", "default_pose")  # runs before the option: the default pose
+    offset_text = ("the reference motion's joint positions at the frame the step reaches" if action_offset == "reference"
+                   else "default_joint_pos")
     return dict(
         robot_metadata(),
+        action_offset=action_offset,
+        action_to_target=f"target[i] = offset[i] + action_scale[i] * actions[i] (DDS order), offset = {offset_text}",
         policy_kind=saved.kind,
         observation=policy.obs_key,
         observation_size=layout.size,

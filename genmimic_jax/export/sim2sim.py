@@ -35,9 +35,11 @@ class OnnxPolicy:
         self.session = ort.InferenceSession(self.path, providers=["CPUExecutionProvider"])
         meta = self.metadata
         self.mujoco_to_dds = np.asarray(meta["mujoco_to_dds"])
+        self.dds_to_mujoco = np.asarray(meta["dds_to_mujoco"])
         self.default_dds = np.asarray(meta["default_joint_pos"])
         self.scale_dds = np.asarray(meta["action_scale"])
         self.control_dt = 1.0 / float(meta["control_rate_hz"])
+        self.action_offset = meta.get("action_offset", "default_pose")
 
     def actions(self, obs: np.ndarray) -> np.ndarray:
         """Raw actions [N, 29] in DDS motor order for observations [N, D]."""
@@ -49,9 +51,15 @@ class OnnxPolicy:
     def obs_size(self) -> int:
         return int(self.metadata["observation_size"])
 
-    def joint_targets(self, actions_dds: np.ndarray) -> np.ndarray:
-        """Servo targets in MuJoCo joint order from DDS-ordered actions, as the robot side computes them."""
-        return (self.default_dds + self.scale_dds * actions_dds)[..., self.mujoco_to_dds]
+    def joint_targets(self, actions_dds: np.ndarray, reference_joints: np.ndarray) -> np.ndarray:
+        """Servo targets in MuJoCo joint order from DDS-ordered actions, as the robot side computes them.
+
+        `reference_joints` [29] (MuJoCo order) are the reference's joint positions at the frame the step reaches,
+        the offset of a policy exported with action_offset 'reference'.
+        """
+        offset = (np.asarray(reference_joints)[..., self.dds_to_mujoco] if self.action_offset == "reference"
+                  else self.default_dds)
+        return (offset + self.scale_dds * actions_dds)[..., self.mujoco_to_dds]
 
 
 def _heading_rotation(quat: np.ndarray) -> np.ndarray:
@@ -147,7 +155,7 @@ def run(onnx_path: str | os.PathLike, ref_qpos: np.ndarray, ref_qvel: np.ndarray
         goals = goal_keypoints[np.minimum(t + observe.goal_offsets, frames - 1)]
         obs = observe(data.qpos.copy(), data.qvel.copy(), last_action, goals)
         actions = policy.actions(obs)[0]
-        data.ctrl[:] = policy.joint_targets(actions)
+        data.ctrl[:] = policy.joint_targets(actions, ref_qpos[t + 1, 7:])
         for _ in range(substeps):
             mujoco.mj_step(mj_model, data)
         last_action = actions[policy.mujoco_to_dds]

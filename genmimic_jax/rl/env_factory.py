@@ -19,10 +19,17 @@ def default_env_config(env_name: str) -> ml_collections.ConfigDict:
     if env_name == "toy":
         return toy_env.default_config()
     if env_name == "g1_tracking":
-        from configs import tracking
+        from genmimic_jax.envs import tracking
 
         return tracking.default_config()
     raise EnvConfigError(f"unknown env_name {env_name!r}; expected one of {ENV_NAMES}")
+
+
+def stored_env_config(env_name: str, stored: dict) -> ml_collections.ConfigDict:
+    """A run's stored `env` config over the defaults of `env_name`: keys added since the run take their defaults."""
+    config = default_env_config(env_name)
+    config.update(dict(stored))
+    return config
 
 
 def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
@@ -47,11 +54,18 @@ def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
 
 
 def make_env(config: ml_collections.ConfigDict):
-    """The batched environment for a training config."""
+    """The batched environment for a training config.
+
+    For the tracking env, `config.env.physics` 'auto' is resolved in place (the run's config.json records the back
+    end that ran) and a line says which one runs.
+    """
     if config.env_name == "toy":
         return toy_env.ToyTrackingEnv(config.env)
     if config.env_name == "g1_tracking":
+        from genmimic_jax.envs import physics_backends
         from genmimic_jax.envs.tracking import TrackingEnv
 
+        print(physics_backends.describe(config.env.physics, config.env.physics_threads), flush=True)
+        config.env.physics = physics_backends.resolve(config.env.physics)
         return TrackingEnv(config.env, load_motion_lib(config.motion_dir, config.env))
     raise EnvConfigError(f"unknown env_name {config.env_name!r}; expected one of {ENV_NAMES}")

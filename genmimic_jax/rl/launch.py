@@ -36,7 +36,7 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
     config = ml_collections.ConfigDict(config.to_dict())
     num_envs = config.env.num_envs
     config.env_name = teacher_config["env_name"]
-    config.env = ml_collections.ConfigDict(teacher_config["env"])
+    config.env = env_factory.stored_env_config(teacher_config["env_name"], teacher_config["env"])
     if num_envs > 0:
         config.env.num_envs = num_envs
     config.motion_dir = config.motion_dir or teacher_config["motion_dir"]

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
 from genmimic_jax import files
 from genmimic_jax.rl import distributed
@@ -31,7 +32,7 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 # Config keys a resumed run may change: the update count may grow, and how the processes are launched (process 0
 # writes config.json with its own process_id, and every session gets its own coordinator).
-_RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.distributed",
+_RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.max_minutes", "run.distributed",
                                 "run.coordinator_address", "run.num_processes", "run.process_id"})
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
@@ -52,6 +53,16 @@ def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) ->
     if changed:
         raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(changed[:5])}); "
                          "pick another name or the same config to resume")
+
+
+def _budget_spent(started: float, max_minutes: float) -> bool:
+    """Whether `max_minutes` (0: no budget) have passed since `started`; every process decides as process 0 does."""
+    if max_minutes <= 0:
+        return False
+    spent = time.perf_counter() - started >= 60.0 * max_minutes
+    if jax.process_count() > 1:
+        spent = bool(multihost_utils.broadcast_one_to_all(np.asarray(spent)))
+    return spent
 
 
 class Sharded(NamedTuple):
@@ -81,14 +92,15 @@ def shard(algorithm: Algorithm, mesh: jax.sharding.Mesh, updates_per_call: int) 
 
 def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | pathlib.Path, num_updates: int,
         num_envs: int, mesh: jax.sharding.Mesh | None = None) -> tuple[Any, dict[str, np.ndarray]]:
-    """Trains until `num_updates` updates are done, resuming from `run_dir` if it has checkpoints.
+    """Trains until `num_updates` updates are done or `config.run.max_minutes` have passed, resuming from `run_dir`
+    if it has checkpoints (the time budget counts from this call; the state at the end is checkpointed).
 
     The one way to train: the entry points (`launch`), tests and benchmarks all run this.
 
     Args:
       algorithm: the learner (PPO or DAgger).
       config: the run config; uses `seed` and `run` (updates_per_chunk, checkpoint_every_chunks,
-        keep_checkpoints). Saved as `config.json` and in every checkpoint.
+        keep_checkpoints, max_minutes). Saved as `config.json` and in every checkpoint.
       run_dir: the experiment directory.
       num_updates: total updates of the run (a multiple of `config.run.updates_per_chunk`).
       num_envs: environments in the batch (must split evenly over the mesh).
@@ -97,6 +109,7 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
     Returns:
       The final training state, and the metrics of the updates this call ran (tag -> [updates], numpy).
     """
+    started = time.perf_counter()
     chunk_size = config.run.updates_per_chunk
     if num_updates % chunk_size:
         raise ValueError(f"num_updates={num_updates} must be a multiple of run.updates_per_chunk={chunk_size}")
@@ -124,7 +137,8 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
     logger = Logger(run_dir / "logs", num_updates, start_update=step, enabled=is_main, config=config)
     logger.write(step, {"time/compile_s": time.perf_counter() - start})
     chunks: list[Metrics] = []
-    while step < num_updates:
+    out_of_time = False
+    while step < num_updates and not out_of_time:
         start = time.perf_counter()
         state, metrics = compiled(state)
         metrics = distributed.to_host(metrics)
@@ -132,8 +146,12 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
         step += chunk_size
         chunks.append(metrics)
         logger.log_chunk(step, metrics, {"time/env_steps_per_s": chunk_size * algorithm.env_steps_per_update / seconds})
-        if len(chunks) % config.run.checkpoint_every_chunks == 0 or step == num_updates:
+        out_of_time = _budget_spent(started, config.run.max_minutes)
+        if len(chunks) % config.run.checkpoint_every_chunks == 0 or step == num_updates or out_of_time:
             checkpointer.save(step, state, config)
+    if out_of_time and is_main:
+        print(f"{run_dir}: stopped after {step} of {num_updates} updates, the time budget of "
+              f"{config.run.max_minutes:g} minutes spent (run again to continue)")
     checkpointer.wait()
     checkpointer.close()
     logger.close()

@@ -1,0 +1,115 @@
+"""The two physics back ends of the tracking env: C MuJoCo (host callback) and MJX agree, and C MuJoCo is exact."""
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+
+from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.envs import physics_backends, randomization
+from genmimic_jax.envs.synthetic_motion import synthetic_motion
+from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
+
+SUBSTEPS = 4
+NUM_ROBOTS = 3
+STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def start():
+    """Three robots on frames of the built-in clip, and random servo targets for STEPS control steps."""
+    clip = synthetic_motion(fps=50.0)
+    frames = np.array([0, 30, 90])
+    qpos = np.asarray(clip.qpos[frames], np.float32)
+    qvel = np.zeros((NUM_ROBOTS, constants.QVEL_SIZE), np.float32)
+    rng = np.random.default_rng(0)
+    actions = rng.normal(size=(STEPS, NUM_ROBOTS, constants.NUM_JOINTS))
+    ctrl = (qpos[None, :, 7:] + 0.5 * constants.ACTION_SCALE * actions).astype(np.float32)
+    return qpos, qvel, ctrl
+
+
+def _rollout(backend, qpos, qvel, ctrl, fields=None):
+    """jit(scan) of the back end's batched step; returns the physical states [STEPS, N, ...]."""
+    step = jax.vmap(backend.step, in_axes=(0, 0, None if fields is None else 0))
+
+    @jax.jit
+    def run(qpos, qvel, ctrl, fields):
+        state = jax.vmap(backend.init)(qpos, qvel, ctrl[0])
+        return jax.lax.scan(lambda s, c: step(s, c, fields), state, ctrl)
+
+    return run(qpos, qvel, ctrl, fields)
+
+
+def _fields(torso_mass_scale: float):
+    """Per-robot model fields of the nominal robot, robot 0's torso `torso_mass_scale` times heavier."""
+    mj_model = g1_model.load_model()
+    nominal = randomization.Nominal.from_model(mj_model)
+    params = randomization.nominal_params(nominal)
+    torso = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_BODY, "torso_link") - 1
+    batch = jax.tree.map(lambda x: jnp.stack([x] * NUM_ROBOTS), params)
+    batch = batch.replace(mass_scale=batch.mass_scale.at[0, torso].set(torso_mass_scale))
+    return jax.vmap(randomization.model_fields, in_axes=(None, 0))(nominal, batch)
+
+
+def test_mujoco_back_end_equals_one_continuous_simulation(start):
+    """Loading each robot's state into a worker's MjData per step loses nothing (warm start included)."""
+    qpos, qvel, ctrl = start
+    mj_model = g1_model.load_model()
+    backend = physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads=2)
+    _, physics = _rollout(backend, qpos, qvel, ctrl)
+    index = physics_lib.ModelIndex.from_model(mj_model)
+    for n in range(NUM_ROBOTS):
+        data = mujoco.MjData(mj_model)
+        data.qpos[:], data.qvel[:] = qpos[n], qvel[n]
+        for t in range(STEPS):
+            data.ctrl[:] = ctrl[t, n]
+            mujoco.mj_step(mj_model, data, nstep=SUBSTEPS)
+            # The back end keeps its state in float32 between control steps: agreement to float32 rounding.
+            np.testing.assert_allclose(np.asarray(physics.qpos[t, n]), data.qpos, atol=2e-5)
+            np.testing.assert_allclose(np.asarray(physics.keypoints[t, n]),
+                                       data.site_xpos[index.keypoint_sites], atol=2e-5)
+        expected = physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index)
+        for field in ("keypoint_vel", "feet", "feet_vel", "foot_force", "actuator_force", "self_contacts"):
+            np.testing.assert_allclose(np.asarray(getattr(physics, field)[-1, n]), np.asarray(getattr(expected, field)),
+                                       rtol=1e-3, atol=1e-3, err_msg=field)
+
+
+def test_mujoco_back_end_is_deterministic_and_thread_independent(start):
+    qpos, qvel, ctrl = start
+    mj_model = g1_model.load_model()
+    runs = [_rollout(physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads), qpos, qvel, ctrl)
+            for threads in (1, 2, 2)]
+    for other in runs[1:]:
+        for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(other)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_mujoco_back_end_reports_a_blown_up_robot_as_nan(start):
+    qpos, qvel, ctrl = start
+    backend = physics_backends.MujocoBackend(g1_model.load_model(), SUBSTEPS, threads=2)
+    qvel = qvel.copy()
+    qvel[1] = np.nan
+    _, physics = _rollout(backend, qpos, qvel, ctrl[:1])
+    finite = np.asarray(physics_lib.is_finite(physics))[0]
+    np.testing.assert_array_equal(finite, [True, False, True])
+
+
+def test_back_ends_agree_and_randomised_parameters_reach_both(start):
+    """Same start and servo targets: keypoints within 1 mm over 10 control steps; a heavier torso moves the robot
+    the same on both (the randomised model fields reach both simulators)."""
+    qpos, qvel, ctrl = start
+    mj_model = g1_model.load_model()
+    backends = (physics_backends.MjxBackend(mj_model, SUBSTEPS),
+                physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads=2))
+    nominal, heavy = _fields(torso_mass_scale=1.0), _fields(torso_mass_scale=2.0)
+    (mjx_nominal, mujoco_nominal), (mjx_heavy, mujoco_heavy) = (
+        [np.asarray(_rollout(backend, qpos, qvel, ctrl, fields)[1].keypoints) for backend in backends]
+        for fields in (nominal, heavy))
+    error = np.linalg.norm(mjx_nominal - mujoco_nominal, axis=-1)
+    assert error.max() < 1e-3, error.max(axis=(0, 2))
+    mjx_effect, mujoco_effect = mjx_heavy - mjx_nominal, mujoco_heavy - mujoco_nominal
+    size = np.linalg.norm(mujoco_effect, axis=-1).max(axis=(0, 2))
+    assert size[0] > 5e-3 and np.all(size[1:] < 1e-6), size  # only robot 0 is heavier
+    assert np.linalg.norm(mjx_effect - mujoco_effect, axis=-1).max() < 0.25 * size[0]
