@@ -16,6 +16,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -149,11 +150,16 @@ def add_points(scene: mujoco.MjvScene, points: np.ndarray, radius: float, rgba: 
 
 
 def add_skeleton(scene: mujoco.MjvScene, joints: np.ndarray, radius: float, rgba: Iterable[float]) -> None:
-    """Appends the SMPL-24 skeleton `joints` [24, 3] (joints as spheres, bones as capsules) to `scene`."""
+    """Appends the SMPL-24 skeleton `joints` [24, 3] (joints as spheres, bones as capsules) to `scene`; a joint whose
+    parent is missing (NaN) is joined to its nearest present ancestor."""
     rgba = np.asarray(rgba)
+    present = np.isfinite(joints).all(axis=-1)
     add_points(scene, joints, radius * 1.4, rgba)
-    for child, parent in enumerate(SMPL_PARENTS):
-        if parent < 0 or not (np.all(np.isfinite(joints[child])) and np.all(np.isfinite(joints[parent]))):
+    for child in np.flatnonzero(present):
+        parent = SMPL_PARENTS[child]
+        while parent >= 0 and not present[parent]:
+            parent = SMPL_PARENTS[parent]
+        if parent < 0:
             continue
         geom = _add_geom(scene, mujoco.mjtGeom.mjGEOM_CAPSULE, np.zeros(3), np.zeros(3), rgba)
         if geom is not None:
@@ -275,7 +281,9 @@ def write_video(frames: Iterable[np.ndarray], fps: float, path: str | os.PathLik
 
     def encode(file: BinaryIO) -> None:  # ffmpeg writes to a path: encode in a scratch folder, then copy.
         nonlocal count
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+            # imageio-ffmpeg starts ffmpeg with fork + exec, which JAX's at-fork warning does not tell apart.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
             encoded = pathlib.Path(scratch) / f"video{suffix}"
             with imageio.get_writer(encoded, mode="I", **options) as writer:
                 for frame in frames:
