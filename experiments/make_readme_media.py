@@ -42,7 +42,7 @@ def pipeline_files(folder: pathlib.Path) -> dict[str, pathlib.Path]:
 
 def views(paths: dict[str, pathlib.Path], fps: float):
     """The retarget view (robot and human) and the tracking view (simulated robot, ghost, goals), both at `fps`."""
-    from experiments.view import human_joints, load_rollout
+    from experiments.view import load_rollout
     from genmimic_jax.human.motion import load_npz
     from genmimic_jax.retarget.io import load_robot_motion
     from genmimic_jax.viz import render
@@ -50,7 +50,7 @@ def views(paths: dict[str, pathlib.Path], fps: float):
     human, motion, rollout = load_npz(paths["human"]), load_robot_motion(paths["motion"]), load_rollout(
         str(paths["rollout"]))
     retarget = render.Tracks(render.at_rate(motion.qpos, motion.fps, fps), None, None,
-                             render.at_rate(human_joints(human), human.fps, fps))
+                             render.at_rate(render.human_skeleton(human), human.fps, fps))
     failed_at = None if rollout.failed_at is None else int(round(rollout.failed_at * fps / rollout.fps))
     tracking = render.Tracks(render.at_rate(rollout.qpos, rollout.fps, fps),
                              render.at_rate(motion.qpos, motion.fps, fps),

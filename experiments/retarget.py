@@ -11,10 +11,11 @@ worst clips; then every clip's report) and `report.txt` (the same as a table; th
 in gives one `.npz` and `<output>.report.json`. Clips are streamed: the next batch is read while the current one is
 solved, outputs are written as they finish, and a progress line with frames/s is printed every few seconds. A re-run
 skips clips whose output already holds a valid retargeted motion with its report (`--overwrite` redoes them). With
-`--render`, a GIF of the robot with the scaled human keypoints as green spheres is written next to each output
-(skipped with a message when no OpenGL backend is available). Unreadable inputs are reported in one line each and
-skipped; the exit status is 1 when any input failed (see experiments.cli). Outputs never replace an input, nor an
-existing file that is not a robot motion unless --overwrite; they are all checked before the first solve.
+`--render`, an MP4 of the G1 with the human skeleton beside it and the scaled human keypoints as green spheres is
+written next to each output (skipped with a message when no OpenGL backend is available). Unreadable inputs are
+reported in one line each and skipped; the exit status is 1 when any input failed (see experiments.cli). Outputs
+never replace an input, nor an existing file that is not a robot motion unless --overwrite; they are all checked
+before the first solve.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from genmimic_jax.errors import InputError, OutputError
 _INPUT = cli.define_string("input", "A motion file, a folder of them (searched recursively) or a list file (.txt).")
 _OUTPUT = cli.define_string("output", "The .npz file (for a file in) or the folder (for a folder or list) to write.")
 _OVERWRITE = cli.define_overwrite()
-_RENDER = flags.DEFINE_boolean("render", False, "Also render a GIF next to each output.")
+_RENDER = flags.DEFINE_boolean("render", False, "Also render an MP4 next to each output.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Folder of SMPL/SMPL-X model files, for SMPL parameter sources.")
 _CONFIG = cli.define_config(configs.retarget.__file__, "Retargeting options.")
 
@@ -120,7 +121,7 @@ def run(input_path: str, output_path: str, config, render: bool = False, model_d
         reports.add(job.name, result.report)
         progress.update(clips=1, frames=result.motion.num_frames)
         if render and render_note is None:
-            render_note = _render(result, job.output.with_suffix(".gif"))
+            render_note = _render(result, load(job), job.output.with_suffix(".mp4"))
 
     stream_note = ""
     if many and todo:
@@ -159,13 +160,16 @@ def run(input_path: str, output_path: str, config, render: bool = False, model_d
     return cli.EXIT_INPUT if progress.failed else cli.EXIT_OK
 
 
-def _render(result, path: pathlib.Path) -> str | None:
-    """Renders one result; returns a message when rendering is unavailable (then no further renders are tried)."""
+def _render(result, human, path: pathlib.Path) -> str | None:
+    """Renders one result (the human skeleton beside the robot, the scaled keypoints it tracked over it); returns a
+    message when rendering is unavailable (then no further renders are tried)."""
     from genmimic_jax.viz import render
 
+    skeleton = render.at_rate(render.human_skeleton(human), human.fps, result.motion.fps)
     try:
-        render.render(result.motion.qpos, result.motion.fps, path, result.targets)
-    except render.RenderUnavailable as error:
+        render.render(result.motion.qpos, result.motion.fps, path, result.targets, skeleton=skeleton,
+                      skeleton_beside=0.9)
+    except (render.RenderUnavailable, InputError) as error:
         return f"render skipped: {error}"
     return None
 

@@ -104,11 +104,6 @@ def run_policy(policy_path: str, motion) -> tuple[np.ndarray, float, int | None,
     return result.qpos, fps, int(fallen[0]) if len(fallen) else None, reference_qpos, goals
 
 
-def human_joints(human) -> np.ndarray:
-    """[T, 24, 3] joint positions of a human motion, NaN where the source lacks the joint."""
-    return human.positions if human.mask is None else np.where(human.mask[None, :, None], human.positions, np.nan)
-
-
 def scene_tracks(render):
     """The `render.Tracks` and frame rate of what the flags ask for."""
     from genmimic_jax.human.motion import load_npz
@@ -127,7 +122,7 @@ def scene_tracks(render):
     skeleton = None
     if _HUMAN.value:
         human = load_npz(_HUMAN.value)
-        skeleton = render.at_rate(human_joints(human), human.fps, motion.fps)
+        skeleton = render.at_rate(render.human_skeleton(human), human.fps, motion.fps)
     return (render.Tracks(motion.qpos, None, motion.keypoints, skeleton), motion.fps,
             HUMAN_BESIDE_M if skeleton is not None else 0.0)
 

@@ -111,6 +111,12 @@ class Tracks:
                    if track is not None)
 
 
+def human_skeleton(human) -> np.ndarray:
+    """[T, 24, 3] joint positions of a `HumanMotion` for `Tracks.skeleton`, NaN where the source lacks the joint."""
+    positions = np.asarray(human.positions)
+    return positions if human.mask is None else np.where(np.asarray(human.mask)[None, :, None], positions, np.nan)
+
+
 def frame_of(track: np.ndarray, frame: int) -> np.ndarray:
     """Frame `frame` of `track`, or its last frame past its end."""
     return track[min(frame, len(track) - 1)]
