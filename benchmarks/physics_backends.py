@@ -66,13 +66,11 @@ def _bare_rollout(mj_model: mujoco.MjModel, ctrl: np.ndarray, substeps: int, thr
 
 
 def _physics_only(backend, nominal: randomization.Nominal, params, qpos: jax.Array, ctrl: jax.Array):
-    step = jax.vmap(backend.step)
-
     @jax.jit
     def run(qpos, ctrl):
         fields = jax.vmap(randomization.model_fields, in_axes=(None, 0))(nominal, params)
         state = jax.vmap(backend.init)(qpos, jnp.zeros((qpos.shape[0], constants.QVEL_SIZE)), qpos[:, 7:])
-        return jax.lax.scan(lambda s, c: (step(s, c, fields)[0], None), state, ctrl)[0].qpos
+        return jax.lax.scan(lambda s, c: (backend.step(s, c, fields)[0], None), state, ctrl)[0].qpos
 
     return run, (qpos, ctrl)
 

@@ -3,7 +3,11 @@
     python -m experiments.distill --config=configs/distill.py --config.teacher_dir=runs/teacher --config.name=student
 
 The environment (`env_name`, `env`, `motion_dir`) and the `teacher` block are read from the teacher's
-`config.json`; everything else here can be overridden on the command line.
+`config.json`; everything else here can be overridden on the command line. `configs/distill.py:cpu` is the CPU
+recipe (`cpu_recipe`), the student of `configs/train.py:g1_cpu`:
+
+    python -m experiments.distill --config=configs/distill.py:cpu --config.teacher_dir=runs/teacher \
+        --config.run.max_minutes=30
 """
 
 import ml_collections
@@ -11,7 +15,11 @@ import ml_collections
 import configs.train
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+    if preset == "cpu":
+        return cpu_recipe(get_config())
+    if preset:
+        raise ValueError(f"unknown distillation preset {preset!r}; expected '' or 'cpu'")
     config = ml_collections.ConfigDict()
     config.name = "student"
     config.runs_dir = "runs"
@@ -50,4 +58,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.dagger.obs_clip = 10.0
 
     config.run = configs.train.run_config()
+    return config
+
+
+def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A student that learns from a CPU teacher within half an hour: the teacher's envs, fewer epochs, a time budget."""
+    config.network.actor_hidden = (256, 256, 128)
+    config.dagger.num_updates = 100_000  # the time budget ends a CPU run
+    config.dagger.num_epochs = 2
+    config.dagger.beta_decay = 0.9
+    config.run.checkpoint_every_chunks = 10
+    config.run.keep_checkpoints = 10
+    config.run.max_minutes = 30.0
     return config

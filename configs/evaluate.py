@@ -20,6 +20,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.noise_suite = False  # also evaluate under every corruption level of genmimic_jax.eval.noise
     config.noise_seed = 0
     config.noise_corruptions = ""  # comma-separated subset of the suite's corruptions; empty: all
+    # Also log the overall figures as TensorBoard scalars eval/<figure> at the checkpoint's step in
+    # <checkpoint>/logs/evaluation, so that experiments.plot_logs draws success against the training steps.
+    config.log_to_run = False
     config.render = False  # write an MP4 per clip (robot and goal keypoints)
     config.render_clips = 3  # at most this many clips rendered
     config.render_format = "mp4"  # 'mp4' | 'gif'

@@ -89,7 +89,20 @@ def run(config, overwrite: bool = False) -> int:
         for line in render_videos(report, output_dir, config.render_clips, config.render_format):
             print(line)
     print(f"wrote {paths['json']}, {paths['text']}, {len(report.clip_names)} rollout(s) in {output_dir / 'rollouts'}")
+    if config.log_to_run:
+        print(f"logged eval/* at step {saved.step} to {log_to_run(report.overall, saved.run_dir, saved.step)}")
     return cli.EXIT_OK
+
+
+def log_to_run(overall: dict, run_dir: pathlib.Path, step: int) -> pathlib.Path:
+    """Writes the overall figures as TensorBoard scalars eval/<figure> at `step` into <run_dir>/logs/evaluation."""
+    import tensorboardX
+
+    logdir = run_dir / "logs" / "evaluation"
+    with tensorboardX.SummaryWriter(str(logdir)) as writer:
+        for name, value in overall.items():
+            writer.add_scalar(f"eval/{name}", float(value), step)
+    return logdir
 
 
 def main(argv: list[str]) -> int:

@@ -114,13 +114,11 @@ def _policy_dirs(config, output_dir: pathlib.Path) -> tuple[pathlib.Path, bool]:
         shutil.rmtree(output_dir / "runs")
     try:
         previous = load_policy(student_dir)
-        if previous.step >= config.student.dagger.num_updates:
-            print(f"reusing the student trained by an earlier run of this pipeline: {student_dir} (step "
-                  f"{previous.step}); pass --config.retrain=True to train again")
-            return student_dir, False
     except PolicyLoadError:
-        pass
-    return student_dir, True
+        return student_dir, True
+    print(f"reusing the student trained by an earlier run of this pipeline: {student_dir} (step {previous.step}); "
+          "pass --config.retrain=True to train again")
+    return student_dir, False
 
 
 def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathlib.Path:
@@ -131,11 +129,12 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathli
     teacher, student = config.teacher, config.student
     teacher.runs_dir, teacher.motion_dir = str(runs), str(motion_dir)
     student.runs_dir, student.teacher_dir = str(runs), str(runs / teacher.name)
-    env_steps = teacher.env.num_envs * teacher.ppo.rollout_length
-    print(f"no trained policy given (--config.checkpoint): training a small one on the CPU first. Teacher: PPO, "
-          f"{teacher.ppo.num_updates} updates x {env_steps} env steps ({teacher.env.num_envs} envs), then student: "
-          f"DAgger, {student.dagger.num_updates} updates. A quick policy for the demo, not a converged one; the "
-          f"first minutes of each are JIT compilation.", flush=True)
+    teacher.run.max_minutes = 2.0 * config.train_minutes / 3.0
+    student.run.max_minutes = config.train_minutes / 3.0
+    print(f"no trained policy given (--config.checkpoint): training one first with the CPU recipe for "
+          f"{config.train_minutes:g} minutes (--config.train_minutes). Teacher: PPO, {teacher.env.num_envs} envs, "
+          f"{teacher.run.max_minutes:.1f} min; then student: DAgger, {student.run.max_minutes:.1f} min. Each starts "
+          "with about a minute of JIT compilation; a real clip wants --config.train_minutes=60.", flush=True)
     launch.train(teacher)
     return launch.distill(student)
 

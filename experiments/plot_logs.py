@@ -18,7 +18,8 @@ from genmimic_jax import files  # noqa: E402
 from genmimic_jax.rl.metrics_log import LogReadError, read_scalars  # noqa: E402
 
 DEFAULT_TAGS = ("episode/return", "episode/length", "env/keypoint_error", "loss/policy", "loss/value",
-                "policy/kl", "symmetry/actor_error", "distill/action_error", "time/env_steps_per_s")
+                "policy/kl", "symmetry/actor_error", "distill/action_error", "time/env_steps_per_s",
+                "eval/success_rate", "eval/mpjpe_mm")  # eval/: experiments.evaluate --config.log_to_run
 
 _LOGDIR = flags.DEFINE_string("logdir", None, "a run's logs/ folder, or a folder of runs (each curve per run)",
                               required=True)

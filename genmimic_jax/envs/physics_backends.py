@@ -1,16 +1,18 @@
 """The simulators a `TrackingEnv` can step: MJX (accelerators) or plain C MuJoCo (CPUs).
 
-Both back ends have one interface over a single robot, vmapped by the env like any JAX function:
+Both back ends have one interface:
 
-- `init(qpos, qvel, ctrl)` -> the robot's simulator state (a pytree with `qpos` and `qvel`);
-- `step(sim_state, ctrl, model_fields)` -> (next simulator state, `PhysicsState`), holding the servo targets `ctrl`
-  for `substeps` physics steps, with the robot's randomised model fields (`randomization.model_fields`) or None.
+- `init(qpos, qvel, ctrl)` -> one robot's simulator state (a pytree with `qpos` and `qvel`; vmap it for a batch);
+- `step(sim_state, ctrl, model_fields)` -> (next simulator states, `PhysicsState`s) of a batch [N] of robots,
+  holding the servo targets `ctrl` [N, 29] for `substeps` physics steps, with the robots' randomised model fields
+  (`randomization.model_fields`, [N, ...]) or None.
 
-The C MuJoCo back end runs every robot's physics in one host callback (`jax.pure_callback`; under `vmap` it
-receives the whole batch) on a persistent thread pool (`mj_step` releases the GIL). Its simulator state is the
-robot's whole integration state (qpos, qvel and the constraint solver's warm start), so the callback is a pure
-function: training stays one jitted program, checkpoints hold the physics exactly, and results do not depend on
-the number of threads. `resolve` is the one place that picks a back end.
+The C MuJoCo back end runs the batch's physics in one host callback (`jax.pure_callback`) on a persistent thread
+pool (`mj_step` releases the GIL). Its simulator state is the robot's whole integration state (qpos, qvel and the
+constraint solver's warm start), so the callback is a pure function: training stays one jitted program,
+checkpoints hold the physics exactly, and results do not depend on the number of threads. It runs on one JAX device
+(its threads use every core; the runner traces under its device mesh, and a mesh of several devices is refused).
+`resolve` is the one place that picks a back end.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import os
-from typing import Any
-
+import queue
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -79,6 +80,9 @@ class MjxBackend:
 
     def step(self, data: mjx.Data, ctrl: jax.Array,
              model_fields: dict[str, jax.Array] | None) -> tuple[mjx.Data, physics_lib.PhysicsState]:
+        return jax.vmap(self._step_one, in_axes=(0, 0, None if model_fields is None else 0))(data, ctrl, model_fields)
+
+    def _step_one(self, data: mjx.Data, ctrl: jax.Array, model_fields: dict[str, jax.Array] | None):
         model = self.model if model_fields is None else self.model.tree_replace(model_fields)
         data = data.replace(ctrl=ctrl)
         data = jax.lax.fori_loop(0, self.substeps, lambda _, d: mjx.step(model, d), data)
@@ -111,8 +115,11 @@ class MujocoBackend:
         self.index = physics_lib.ModelIndex.from_model(mj_model)
         model = copy.deepcopy(mj_model)
         model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
-        self._models = [copy.deepcopy(model) for _ in range(threads)]
-        self._datas = [mujoco.MjData(m) for m in self._models]
+        # One (model, data) workspace per worker thread; a job takes one for its robots and gives it back.
+        self._workspaces = queue.SimpleQueue()
+        for _ in range(threads):
+            workspace = copy.deepcopy(model)
+            self._workspaces.put((workspace, mujoco.MjData(workspace)))
         # Every contact pair yields at most this many contacts (sphere/capsule pairs: 1-2); extra ones are dropped.
         self.max_contacts = 4 * max(1, model.npair)
         self._nq, self._nv, self._nu = model.nq, model.nv, model.nu
@@ -123,34 +130,37 @@ class MujocoBackend:
 
     def step(self, state: MujocoState, ctrl: jax.Array,
              model_fields: dict[str, jax.Array] | None) -> tuple[MujocoState, physics_lib.PhysicsState]:
-        sites, contacts = len(self.index.sites), self.max_contacts
-        f32 = jnp.float32
+        mesh = jax.sharding.get_abstract_mesh()
+        if not mesh.empty and mesh.size > 1:
+            raise ValueError(f"env.physics='mujoco' steps every env on this host's cores from one JAX device; this "
+                             f"run has {mesh.size} devices: run it on one device (the C MuJoCo threads already use "
+                             "every core) or use env.physics='mjx'")
+        state, output = self._callback(state.replace(ctrl=ctrl), model_fields)
+        return state, jax.vmap(physics_lib.derive, in_axes=(0, None))(output, self.index)
+
+    def _callback(self, state: MujocoState, model_fields: dict[str, jax.Array] | None):
+        """The host step of a batch [n] of robots."""
+        num, sites, contacts = state.ctrl.shape[0], len(self.index.sites), self.max_contacts
+
+        def shape(*dims, dtype=jnp.float32):
+            return jax.ShapeDtypeStruct((num,) + dims, dtype)
+
         shapes = (
-            MujocoState(qpos=jax.ShapeDtypeStruct((self._nq,), f32), qvel=jax.ShapeDtypeStruct((self._nv,), f32),
-                        qacc_warmstart=jax.ShapeDtypeStruct((self._nv,), f32),
-                        ctrl=jax.ShapeDtypeStruct((self._nu,), f32)),
+            MujocoState(qpos=shape(self._nq), qvel=shape(self._nv), qacc_warmstart=shape(self._nv),
+                        ctrl=shape(self._nu)),
             physics_lib.SimulatorOutput(
-                qpos=jax.ShapeDtypeStruct((self._nq,), f32), qvel=jax.ShapeDtypeStruct((self._nv,), f32),
-                site_xpos=jax.ShapeDtypeStruct((sites, 3), f32), site_cvel=jax.ShapeDtypeStruct((sites, 6), f32),
-                root_com=jax.ShapeDtypeStruct((3,), f32), actuator_force=jax.ShapeDtypeStruct((self._nu,), f32),
-                contact_geom=jax.ShapeDtypeStruct((contacts, 2), jnp.int32),
-                contact_force=jax.ShapeDtypeStruct((contacts,), f32),
-                contact_dist=jax.ShapeDtypeStruct((contacts,), f32)))
-        state, output = jax.pure_callback(self._host_step, shapes, state.replace(ctrl=ctrl), model_fields,
-                                          vmap_method="broadcast_all")
-        return state, physics_lib.derive(output, self.index)
+                qpos=shape(self._nq), qvel=shape(self._nv), site_xpos=shape(sites, 3), site_cvel=shape(sites, 6),
+                root_com=shape(3), actuator_force=shape(self._nu), contact_geom=shape(contacts, 2, dtype=jnp.int32),
+                contact_force=shape(contacts), contact_dist=shape(contacts)))
+        return jax.pure_callback(self._host_step, shapes, state, model_fields, vmap_method="sequential")
 
     def close(self) -> None:
         self._pool.shutdown()
 
     # ------------------------------------------------------------------------------------------ on the host
 
-    def _host_step(self, state: MujocoState, model_fields: dict[str, np.ndarray] | None):
-        """The callback: any leading batch shape, flattened to robots and split over the workers."""
-        batch_shape = np.shape(state.ctrl)[:-1]
-        flat = lambda x: np.reshape(np.asarray(x), (-1,) + np.shape(x)[len(batch_shape):])  # noqa: E731
-        state = jax.tree.map(flat, state)
-        fields = None if model_fields is None else {k: flat(v) for k, v in model_fields.items()}
+    def _host_step(self, state: MujocoState, fields: dict[str, np.ndarray] | None):
+        """The callback: robots [n] split over the workers."""
         num = state.ctrl.shape[0]
         out_state = MujocoState(qpos=np.empty((num, self._nq), np.float32),
                                 qvel=np.empty((num, self._nv), np.float32),
@@ -164,19 +174,25 @@ class MujocoBackend:
             contact_geom=np.full((num, contacts, 2), -1, np.int32), contact_force=np.zeros((num, contacts), np.float32),
             contact_dist=np.ones((num, contacts), np.float32))
         bounds = np.linspace(0, num, self.threads + 1).astype(int)
-        jobs = [self._pool.submit(self._advance, worker, range(bounds[worker], bounds[worker + 1]), state, fields,
+        jobs = [self._pool.submit(self._advance, range(bounds[worker], bounds[worker + 1]), state, fields,
                                   out_state, output)
                 for worker in range(self.threads) if bounds[worker] < bounds[worker + 1]]
         for job in jobs:
             job.result()
-        unflat = lambda x: np.reshape(x, batch_shape + x.shape[1:])  # noqa: E731
-        output = output.replace(qpos=out_state.qpos.copy(), qvel=out_state.qvel.copy())
-        return jax.tree.map(unflat, out_state), jax.tree.map(unflat, output)
+        return out_state, output.replace(qpos=out_state.qpos.copy(), qvel=out_state.qvel.copy())
 
-    def _advance(self, worker: int, robots: range, state: MujocoState, fields: dict[str, np.ndarray] | None,
-                 out_state: MujocoState,
-                 output: physics_lib.SimulatorOutput) -> None:
-        model, data = self._models[worker], self._datas[worker]
+    def _advance(self, robots: range, state: MujocoState, fields: dict[str, np.ndarray] | None,
+                 out_state: MujocoState, output: physics_lib.SimulatorOutput) -> None:
+        workspace = self._workspaces.get()
+        try:
+            self._advance_on(workspace, robots, state, fields, out_state, output)
+        finally:
+            self._workspaces.put(workspace)
+
+    def _advance_on(self, workspace: tuple[mujoco.MjModel, mujoco.MjData], robots: range, state: MujocoState,
+                    fields: dict[str, np.ndarray] | None, out_state: MujocoState,
+                    output: physics_lib.SimulatorOutput) -> None:
+        model, data = workspace
         sites, bodies = self.index.sites, self.index.site_body[self.index.sites]
         for n in robots:
             if fields is not None:

@@ -1,10 +1,19 @@
-"""Reward terms, one small function each, over `PhysicsState` and `ReferenceFrame` arrays of one robot.
+"""Reward terms of the tracking env, each declared once in `TERMS` with its function, default weight and parameters.
 
-Tracking terms are kernels exp(-err^2 / sigma^2) in [0, 1] (1 when the robot is on the reference); regularisers
-return a non-negative cost and get a negative weight in the config. The environment's reward is
+A term is a small function of a `StepContext` (one robot's physics, reference, actions and failure) and its
+parameters. Tracking terms are kernels exp(-err^2 / sigma^2) in [0, 1] (1 when the robot is on the reference);
+regularisers return a non-negative cost and get a negative weight. The env's default config takes every term's
+weight (`reward.weights.<term>`) and parameters (`reward.params.<term>.<name>`) from `TERMS`, so adding a term is
+one function and one `TERMS` entry; an ablation changes a weight or a parameter. The environment's reward is
 ctrl_dt * sum_term weight[term] * term.
 """
 
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -15,9 +24,17 @@ from genmimic_jax.envs.motion_lib import ReferenceFrame
 from genmimic_jax.envs.physics import PhysicsState
 from genmimic_jax.robot.g1 import constants
 
-TRACKING_TERMS = ("keypoint_position", "keypoint_velocity", "root_orientation", "root_height", "joint_position")
-REGULARISER_TERMS = ("action_rate", "joint_limit", "torque", "undesired_contacts", "feet_slip", "termination")
-TERMS = TRACKING_TERMS + REGULARISER_TERMS
+
+@flax.struct.dataclass
+class StepContext:
+    """What a reward term of one robot may read after a control step."""
+
+    physics: PhysicsState
+    ref: ReferenceFrame
+    action: jax.Array  # [29] raw action of this step
+    last_action: jax.Array  # [29] raw action of the step before
+    failed: jax.Array  # [] bool, the episode ended in failure
+    keypoint_weights: jax.Array  # [K] per-keypoint weights (`keypoint_weights`)
 
 
 def keypoint_weights(group_weights: ml_collections.ConfigDict) -> np.ndarray:
@@ -26,15 +43,16 @@ def keypoint_weights(group_weights: ml_collections.ConfigDict) -> np.ndarray:
                     dtype=np.float32)
 
 
-def keypoint_position(physics: PhysicsState, ref: ReferenceFrame, weights: jax.Array, sigma: float) -> jax.Array:
+def keypoint_position(ctx: StepContext, sigma: float) -> jax.Array:
     """Group-weighted mean squared world keypoint error through a Gaussian kernel."""
-    squared = jnp.sum((physics.keypoints - ref.keypoints) ** 2, axis=-1)
+    squared = jnp.sum((ctx.physics.keypoints - ctx.ref.keypoints) ** 2, axis=-1)
+    weights = ctx.keypoint_weights
     return jnp.exp(-jnp.sum(weights * squared) / jnp.sum(weights) / sigma**2)
 
 
-def keypoint_velocity(physics: PhysicsState, ref: ReferenceFrame, sigma: float) -> jax.Array:
+def keypoint_velocity(ctx: StepContext, sigma: float) -> jax.Array:
     """Mean squared keypoint velocity error through a Gaussian kernel."""
-    squared = jnp.sum((physics.keypoint_vel - ref.keypoint_vel) ** 2, axis=-1)
+    squared = jnp.sum((ctx.physics.keypoint_vel - ctx.ref.keypoint_vel) ** 2, axis=-1)
     return jnp.exp(-jnp.mean(squared) / sigma**2)
 
 
@@ -44,70 +62,91 @@ def orientation_error(quat: jax.Array, ref_quat: jax.Array) -> jax.Array:
     return 2.0 * jnp.arctan2(jnp.linalg.norm(relative[1:]), jnp.abs(relative[0]))
 
 
-def root_orientation(physics: PhysicsState, ref: ReferenceFrame, sigma: float) -> jax.Array:
+def root_orientation(ctx: StepContext, sigma: float) -> jax.Array:
     """Root (anchor) orientation error through a Gaussian kernel."""
-    return jnp.exp(-orientation_error(physics.qpos[3:7], ref.qpos[3:7]) ** 2 / sigma**2)
+    return jnp.exp(-orientation_error(ctx.physics.qpos[3:7], ctx.ref.qpos[3:7]) ** 2 / sigma**2)
 
 
-def root_height(physics: PhysicsState, ref: ReferenceFrame, sigma: float) -> jax.Array:
+def root_height(ctx: StepContext, sigma: float) -> jax.Array:
     """Root height error through a Gaussian kernel."""
-    return jnp.exp(-((physics.qpos[2] - ref.qpos[2]) ** 2) / sigma**2)
+    return jnp.exp(-((ctx.physics.qpos[2] - ctx.ref.qpos[2]) ** 2) / sigma**2)
 
 
-def joint_position(physics: PhysicsState, ref: ReferenceFrame, sigma: float) -> jax.Array:
+def joint_position(ctx: StepContext, sigma: float) -> jax.Array:
     """Mean squared joint angle error through a Gaussian kernel."""
-    return jnp.exp(-jnp.mean((physics.qpos[7:] - ref.qpos[7:]) ** 2) / sigma**2)
+    return jnp.exp(-jnp.mean((ctx.physics.qpos[7:] - ctx.ref.qpos[7:]) ** 2) / sigma**2)
 
 
-def action_rate(action: jax.Array, last_action: jax.Array) -> jax.Array:
+def action_rate(ctx: StepContext) -> jax.Array:
     """Squared change of the action between control steps."""
-    return jnp.sum((action - last_action) ** 2)
+    return jnp.sum((ctx.action - ctx.last_action) ** 2)
 
 
-def joint_limit(physics: PhysicsState, soft_fraction: float) -> jax.Array:
+def joint_limit(ctx: StepContext, soft_fraction: float) -> jax.Array:
     """How far joints are beyond the central `soft_fraction` of their range (rad, summed)."""
     centre = constants.JOINT_LIMITS.mean(axis=1)
     half = 0.5 * soft_fraction * (constants.JOINT_LIMITS[:, 1] - constants.JOINT_LIMITS[:, 0])
-    q = physics.qpos[7:]
+    q = ctx.physics.qpos[7:]
     return jnp.sum(jnp.maximum(q - (centre + half), 0.0) + jnp.maximum((centre - half) - q, 0.0))
 
 
-def torque(physics: PhysicsState) -> jax.Array:
+def torque(ctx: StepContext) -> jax.Array:
     """Sum of squared actuator torques relative to their limits."""
-    return jnp.sum((physics.actuator_force / constants.TORQUE_LIMITS) ** 2)
+    return jnp.sum((ctx.physics.actuator_force / constants.TORQUE_LIMITS) ** 2)
 
 
-def undesired_contacts(physics: PhysicsState) -> jax.Array:
+def undesired_contacts(ctx: StepContext) -> jax.Array:
     """Number of penetrating self-collision contact points (the robot-robot pairs of scene.xml)."""
-    return physics.self_contacts
+    return ctx.physics.self_contacts
 
 
-def feet_slip(physics: PhysicsState, contact_force: float) -> jax.Array:
+def feet_slip(ctx: StepContext, contact_force: float) -> jax.Array:
     """Squared horizontal speed of the feet that press on the floor with more than `contact_force` newtons."""
-    in_contact = physics.foot_force > contact_force
-    return jnp.sum(in_contact * jnp.sum(physics.feet_vel[:, :2] ** 2, axis=-1))
+    in_contact = ctx.physics.foot_force > contact_force
+    return jnp.sum(in_contact * jnp.sum(ctx.physics.feet_vel[:, :2] ** 2, axis=-1))
 
 
-def termination(failed: jax.Array) -> jax.Array:
+def termination(ctx: StepContext) -> jax.Array:
     """1 when the episode ended in failure (not by time limit)."""
-    return failed.astype(jnp.float32)
+    return ctx.failed.astype(jnp.float32)
 
 
-def compute_terms(physics: PhysicsState, ref: ReferenceFrame, action: jax.Array, last_action: jax.Array,
-                  failed: jax.Array, kp_weights: jax.Array,
-                  config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
-    """All reward terms (unweighted) of one robot; `config` is the env config."""
-    sigma = config.reward.sigmas
-    return {
-        "keypoint_position": keypoint_position(physics, ref, kp_weights, sigma.keypoint_position),
-        "keypoint_velocity": keypoint_velocity(physics, ref, sigma.keypoint_velocity),
-        "root_orientation": root_orientation(physics, ref, sigma.root_orientation),
-        "root_height": root_height(physics, ref, sigma.root_height),
-        "joint_position": joint_position(physics, ref, sigma.joint_position),
-        "action_rate": action_rate(action, last_action),
-        "joint_limit": joint_limit(physics, config.reward.soft_joint_limit),
-        "torque": torque(physics),
-        "undesired_contacts": undesired_contacts(physics),
-        "feet_slip": feet_slip(physics, config.reward.foot_contact_force),
-        "termination": termination(failed),
-    }
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """A reward term: its function, default weight and default parameters (keyword arguments of `fn`)."""
+
+    fn: Callable[..., jax.Array]
+    weight: float
+    params: dict[str, float] = dataclasses.field(default_factory=dict)
+    tracking: bool = False  # a kernel in [0, 1] that is 1 on the reference
+
+
+TERMS: dict[str, Term] = {
+    "keypoint_position": Term(keypoint_position, 1.0, {"sigma": 0.2}, tracking=True),  # m
+    "keypoint_velocity": Term(keypoint_velocity, 0.5, {"sigma": 1.0}, tracking=True),  # m/s
+    "root_orientation": Term(root_orientation, 0.5, {"sigma": 0.4}, tracking=True),  # rad
+    "root_height": Term(root_height, 0.25, {"sigma": 0.1}, tracking=True),  # m
+    "joint_position": Term(joint_position, 0.5, {"sigma": 0.5}, tracking=True),  # rad
+    "action_rate": Term(action_rate, -0.1),
+    # Fraction of the joint range free of the limit penalty.
+    "joint_limit": Term(joint_limit, -10.0, {"soft_fraction": 0.9}),
+    "torque": Term(torque, -0.01),
+    "undesired_contacts": Term(undesired_contacts, -0.1),
+    # N; a foot pressing harder counts as planted.
+    "feet_slip": Term(feet_slip, -0.1, {"contact_force": 5.0}),
+    "termination": Term(termination, -50.0),
+}
+TRACKING_TERMS = tuple(name for name, term in TERMS.items() if term.tracking)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """`reward.weights` and `reward.params` of the env config, from `TERMS`."""
+    config = ml_collections.ConfigDict()
+    config.weights = ml_collections.ConfigDict({name: term.weight for name, term in TERMS.items()})
+    config.params = ml_collections.ConfigDict({name: dict(term.params) for name, term in TERMS.items()})
+    return config
+
+
+def compute_terms(ctx: StepContext, reward_config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+    """All reward terms (unweighted) of one robot; `reward_config` is the env config's `reward` block."""
+    return {name: term.fn(ctx, **reward_config.params[name]) for name, term in TERMS.items()}

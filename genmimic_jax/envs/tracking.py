@@ -55,32 +55,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.motion.uniform_ratio = 0.1  # share of adaptive starts drawn from the clip weights
     config.motion.failure_decay = 0.999  # per control step decay of the failure counts
 
-    config.reward = ml_collections.ConfigDict()
-    config.reward.weights = ml_collections.ConfigDict({
-        "keypoint_position": 1.0,
-        "keypoint_velocity": 0.5,
-        "root_orientation": 0.5,
-        "root_height": 0.25,
-        "joint_position": 0.5,
-        "action_rate": -0.1,
-        "joint_limit": -10.0,
-        "torque": -0.01,
-        "undesired_contacts": -0.1,
-        "feet_slip": -0.1,
-        "termination": -50.0,
-    })
-    config.reward.sigmas = ml_collections.ConfigDict({
-        "keypoint_position": 0.2,  # m
-        "keypoint_velocity": 1.0,  # m/s
-        "root_orientation": 0.4,  # rad
-        "root_height": 0.1,  # m
-        "joint_position": 0.5,  # rad
-    })
+    # Every term's weight (reward.weights.<term>) and parameters (reward.params.<term>.<name>): `rewards.TERMS`.
+    config.reward = rewards.default_config()
     # GenMimic's keypoint weighting: end effectors > upper body > lower body (constants.KEYPOINT_GROUPS).
     config.reward.keypoint_group_weights = ml_collections.ConfigDict({
         "end_effector": 2.0, "upper": 1.0, "lower": 0.5})
-    config.reward.soft_joint_limit = 0.9  # fraction of the joint range free of the limit penalty
-    config.reward.foot_contact_force = 5.0  # N; a foot pressing harder counts as planted for feet_slip
 
     config.termination = ml_collections.ConfigDict()
     config.termination.max_gravity_error = 0.8  # |projected gravity z - reference's|
@@ -185,7 +164,10 @@ class TrackingEnv:
         observation and info of its fresh episode.
         """
         num_bins = self.motion_lib.num_bins
-        stepped, physics, fail_bin, restart_rng = jax.vmap(self._step_one)(state, action)
+        data, targets, fields, info = jax.vmap(self._act_one)(state, action)
+        data, simulated = self.simulator.step(data, targets, fields)
+        stepped, physics, fail_bin, restart_rng = jax.vmap(self._judge_one)(state.replace(pipeline_state=data, info=info),
+                                                                            action, simulated)
         new_failures = jax.ops.segment_sum(jnp.ones_like(fail_bin, jnp.float32), fail_bin, num_bins + 1)[:num_bins]
         # Every env holds the same table (all state leaves are per env); fresh starts sample from the update.
         counts = self.config.motion.failure_decay * jnp.mean(state.info["fail_counts"], axis=0) + new_failures
@@ -248,8 +230,10 @@ class TrackingEnv:
     def reward_terms(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array,
                      action: jax.Array, last_action: jax.Array, failed: jax.Array) -> dict[str, jax.Array]:
         """The unweighted reward terms of one robot at reference frame `frame` of `clip`."""
-        return rewards.compute_terms(physics, self.motion_lib.frame(clip, frame), action, last_action, failed,
-                                     jnp.asarray(self.keypoint_weights), self.config)
+        ctx = rewards.StepContext(physics=physics, ref=self.motion_lib.frame(clip, frame), action=action,
+                                  last_action=last_action, failed=failed,
+                                  keypoint_weights=jnp.asarray(self.keypoint_weights))
+        return rewards.compute_terms(ctx, self.config.reward)
 
     def failures(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array) -> dict[str, jax.Array]:
         """The failure conditions of one robot (NaN included) at reference frame `frame` of `clip`."""
@@ -313,22 +297,30 @@ class TrackingEnv:
         countdown = jnp.where(due, self._push_interval(interval_rng), countdown - 1)
         return data.replace(qvel=qvel), countdown
 
-    def _step_one(self, state: State, action: jax.Array):
-        """One env's control step, without observations or restart.
+    def _act_one(self, state: State, action: jax.Array):
+        """One env's action on the physics: its (pushed) simulator state, servo targets, model fields (None without
+        randomisation) and the info after the action (delay buffer, push countdown, frame reached)."""
+        cfg, info = self.config, state.info
+        rng, push_rng = jax.random.split(info["rng"])
+        params = info["params"]
+        buffer = jnp.concatenate([action[None], info["action_buffer"][:-1]])
+        fields = randomization.model_fields(self.nominal, params) if cfg.randomization.enabled else None
+        data, push_countdown = self._push(push_rng, state.pipeline_state, info["push_countdown"])
+        frame = info["frame"] + 1
+        targets = self.joint_targets(buffer[params.action_delay], info["clip"], frame)
+        return data, targets, fields, dict(info, rng=rng, frame=frame, action_buffer=buffer,
+                                           push_countdown=push_countdown)
+
+    def _judge_one(self, state: State, action: jax.Array, simulated: physics_lib.PhysicsState):
+        """One env's control step after the physics, without observations or restart.
 
         Returns the stepped state (obs unchanged), its physics, the failure-table bin of a failure (num_bins if
         none) and a key for a restart.
         """
         cfg, lib = self.config, self.motion_lib
         info = state.info
-        rng, push_rng, restart_rng = jax.random.split(info["rng"], 3)
-        params = info["params"]
-        buffer = jnp.concatenate([action[None], info["action_buffer"][:-1]])
-        applied = buffer[params.action_delay]
-        fields = randomization.model_fields(self.nominal, params) if cfg.randomization.enabled else None
-        data, push_countdown = self._push(push_rng, state.pipeline_state, info["push_countdown"])
-        clip, frame = info["clip"], info["frame"] + 1
-        data, simulated = self.simulator.step(data, self.joint_targets(applied, clip, frame), fields)
+        rng, restart_rng = jax.random.split(info["rng"])
+        clip, frame = info["clip"], info["frame"]
         ref = lib.frame(clip, frame)
         finite = physics_lib.is_finite(simulated)
         # A blown-up simulation is judged on the reference instead, so that no NaN leaves this env.
@@ -338,17 +330,15 @@ class TrackingEnv:
         failed = jnp.any(jnp.stack(list(failures.values())))
         steps = info["steps"] + 1
         truncated = ((frame >= lib.lengths[clip] - 1) | (steps >= cfg.episode_length)) & ~failed
-        terms = rewards.compute_terms(physics, ref, action, info["last_action"], failed,
-                                      jnp.asarray(self.keypoint_weights), cfg)
+        terms = self.reward_terms(physics, clip, frame, action, info["last_action"], failed)
         weighted = {term: cfg.ctrl_dt * cfg.reward.weights[term] * value for term, value in terms.items()}
 
         metrics = {f"reward/{term}": value for term, value in weighted.items()}
         metrics.update({f"termination/{kind}": value.astype(jnp.float32) for kind, value in failures.items()})
         metrics.update(keypoint_error=terminations.mean_keypoint_error(physics, ref),
                        episode_length=steps.astype(jnp.float32))
-        info = dict(info, rng=rng, frame=frame, steps=steps, truncation=truncated.astype(jnp.float32),
-                    last_action=action, action_buffer=buffer, push_countdown=push_countdown)
-        state = state.replace(pipeline_state=data, reward=sum(weighted.values()),
+        info = dict(info, rng=rng, steps=steps, truncation=truncated.astype(jnp.float32), last_action=action)
+        state = state.replace(reward=sum(weighted.values()),
                               done=(failed | truncated).astype(jnp.float32), metrics=metrics, info=info)
         fail_bin = jnp.where(failed, lib.bin_index(clip, frame), lib.num_bins)
         return state, physics, fail_bin, restart_rng

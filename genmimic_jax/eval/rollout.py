@@ -155,7 +155,7 @@ class Evaluator:
             action = self.policy(obs[self.obs_key])
             frame = jnp.full(clips.shape, t + 1, jnp.int32)
             targets = self._targets(lib, action, clips, frame)
-            sim_state, physics = jax.vmap(simulator.step, in_axes=(0, 0, None))(sim_state, targets, None)
+            sim_state, physics = simulator.step(sim_state, targets, None)
             failures, reward, next_obs, history = self._judge(lib, physics, clips, frame, action, last_action,
                                                               history)
             out = (physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures)

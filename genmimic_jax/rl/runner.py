@@ -124,16 +124,17 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
         print(f"{run_dir}: {num_envs} envs over {mesh.size} device(s) in {jax.process_count()} process(es)")
 
     rng = jax.random.PRNGKey(config.seed)
-    sharded = shard(algorithm, mesh, chunk_size)
     checkpointer = Checkpointer(run_dir / "checkpoints", keep=config.run.keep_checkpoints)
-    if checkpointer.latest_step() is not None:
-        state = checkpointer.restore(abstract_with_shardings(sharded.abstract_state, sharded.shardings))
-    else:
-        state = sharded.init(rng)
-    step = int(distributed.to_host(state.step))
-
-    start = time.perf_counter()
-    compiled = sharded.chunk.lower(state).compile()
+    # Traced under the mesh, so that what runs on the host (the C MuJoCo physics back end) can see the devices.
+    with jax.set_mesh(mesh):
+        sharded = shard(algorithm, mesh, chunk_size)
+        if checkpointer.latest_step() is not None:
+            state = checkpointer.restore(abstract_with_shardings(sharded.abstract_state, sharded.shardings))
+        else:
+            state = sharded.init(rng)
+        step = int(distributed.to_host(state.step))
+        start = time.perf_counter()
+        compiled = sharded.chunk.lower(state).compile()
     logger = Logger(run_dir / "logs", num_updates, start_update=step, enabled=is_main, config=config)
     logger.write(step, {"time/compile_s": time.perf_counter() - start})
     chunks: list[Metrics] = []
