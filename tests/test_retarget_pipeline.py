@@ -231,6 +231,8 @@ def test_dataset_run_compiles_once_streams_and_resumes(tmp_path, robot_as_human,
     for index, length in enumerate((60, 23, 47, 31, 58, 12, 40)):
         clip = HumanMotion(positions=human.positions[:length], fps=FPS, source=f"clip{index}")
         save_npz(clip, source / f"subject{index % 3}" / f"clip{index}.npz")
+    np.savez(source / "subject0" / "shape.npz", betas=np.zeros(16))  # AMASS's per-subject shape: not a motion
+    assert len(dataset.list_jobs(source, tmp_path / "out", (".npz",))) == 7
     config = small_config()
     config.batch_frames = 128
     out = tmp_path / "out"
@@ -261,3 +263,13 @@ def test_dataset_run_compiles_once_streams_and_resumes(tmp_path, robot_as_human,
     assert cli.run(str(listing), str(tmp_path / "listed"), config) == 0
     assert sorted(p.name for p in (tmp_path / "listed").rglob("*.npz")) == ["clip0.npz", "clip4.npz"]
     assert dataset.CompileCounter.totals()[0] == compiled
+
+
+def test_dataset_benchmark_cuts_windows(tmp_path, shared_dir):
+    from benchmarks import retarget_dataset
+
+    frames = retarget_dataset.cut_windows(shared_dir, tmp_path / "clips", 4, 2.0, 8.0, seed=0, nested=True)
+    files = sorted((tmp_path / "clips").rglob("*.bvh"))
+    assert len(files) == 4 and all(f.parent.parent == tmp_path / "clips" for f in files)
+    lengths = [load_motion(f).num_frames for f in files]
+    assert sum(lengths) == frames and all(60 <= n <= 240 for n in lengths)

@@ -28,6 +28,7 @@ from genmimic_jax.retarget import io, optimize
 from genmimic_jax.retarget.pipeline import Prepared, Retargeted, Retargeter
 
 LIST_SUFFIXES = (".txt",)  # a list file: one motion path per line (relative to the list's folder), '#' comments
+NOT_MOTIONS = ("shape.npz",)  # AMASS keeps each subject's body shape (betas only) beside its motions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +57,9 @@ def _list_file(path: pathlib.Path) -> list[pathlib.Path]:
 
 
 def list_jobs(source: str | os.PathLike, output: str | os.PathLike, suffixes: tuple[str, ...]) -> list[Job]:
-    """The jobs of a folder (motion files with `suffixes` below it, hidden ones skipped), a list file
-    (`LIST_SUFFIXES`) or one motion file. Outputs keep the sources' paths relative to the folder (for a list: to the
-    folder all its files share), with the suffix `.npz`; one file goes to `output` itself.
+    """The jobs of a folder (motion files with `suffixes` below it; hidden ones and AMASS's `shape.npz` skipped), a
+    list file (`LIST_SUFFIXES`) or one motion file. Outputs keep the sources' paths relative to the folder (for a list:
+    to the folder all its files share), with the suffix `.npz`; one file goes to `output` itself.
 
     Raises:
       InputError: no such path, an entry of a list that is missing, or two sources that would write one output.
@@ -66,8 +67,8 @@ def list_jobs(source: str | os.PathLike, output: str | os.PathLike, suffixes: tu
     source, output = pathlib.Path(source), pathlib.Path(output)
     if source.is_dir():
         root = source
-        files = sorted(p for p in source.rglob("*")
-                       if p.suffix.lower() in suffixes and p.is_file() and not _hidden(p, source))
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in suffixes and p.name not in NOT_MOTIONS
+                       and p.is_file() and not _hidden(p, source))
     elif source.is_file() and source.suffix.lower() in LIST_SUFFIXES:
         files = _list_file(source)
         root = pathlib.Path(os.path.commonpath([f.parent for f in files])) if files else source.parent

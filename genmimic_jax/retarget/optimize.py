@@ -49,6 +49,7 @@ class Weights(NamedTuple):
     plant_slide: jax.Array  # per metre of planted sole drift from its anchor
     ground: jax.Array  # per metre below the floor
     damping: jax.Array  # Levenberg damping added to the normal equations
+    arm_follow: jax.Array  # 0..1: the share of a robot shoulder's miss that shifts its arm's targets along
 
 
 class Problem(NamedTuple):
@@ -184,8 +185,20 @@ def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights
     corner_weight = jnp.zeros(corner_z.shape + (3,)).at[..., 2].set(corner_z_weight)
     corner_target = jnp.where(corner_planted, 0.0, floor_target)[..., None] * jnp.array([0.0, 0.0, 1.0])
     weight = jnp.concatenate([kp_weight, sole_weight, corner_weight], 1) * problem.valid[:, None, None]
-    target = jnp.concatenate([problem.targets, sole_target, corner_target], 1)
+    target = jnp.concatenate([_arm_targets(problem.targets, pos, weights.arm_follow), sole_target, corner_target], 1)
     return Linearization(tuple(jacobians), weight**2, pos - target)
+
+
+def _arm_targets(targets: jax.Array, pos: jax.Array, follow: jax.Array) -> jax.Array:
+    """Targets [T, K, 3] with each arm's elbow, wrist and hand targets shifted by `follow` times the robot shoulder's
+    miss (its keypoint minus its target): a shoulder the G1's trunk cannot put on its target then moves its arm's
+    targets with it, so the arm keeps the human's limb directions instead of tilting towards absolute positions."""
+    kp = constants.KEYPOINT_INDEX
+    for side in ("left", "right"):
+        miss = pos[:, kp[f"{side}_shoulder"]] - targets[:, kp[f"{side}_shoulder"]]
+        chain = [kp[f"{side}_{name}"] for name in ("elbow", "wrist", "hand")]
+        targets = targets.at[:, chain].add(follow * miss[:, None, :])
+    return targets
 
 
 def _floor_term(z: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -447,7 +460,7 @@ def _weight_shapes() -> Weights:
         rest=jax.ShapeDtypeStruct((constants.NUM_JOINTS,), jnp.float32), limit=scalar, limit_margin=scalar,
         velocity=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32),
         acceleration=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32), plant_height=scalar,
-        plant_slide=scalar, ground=scalar, damping=scalar)
+        plant_slide=scalar, ground=scalar, damping=scalar, arm_follow=scalar)
 
 
 @functools.cache
@@ -458,7 +471,7 @@ def compiled_solve(length: int, track_iterations: int, contact_iterations: int,
     problem, init, _ = pack([], length)
     return solve.lower(problem, init, _weight_shapes(), track_iterations=track_iterations,
                        contact_iterations=contact_iterations, cg_iterations=cg_iterations,
-                       max_step=jnp.float32(1.0)).compile()
+                       max_step=np.float32(1.0)).compile()
 
 
 def bucket_length(num_frames: int, minimum: int = 64) -> int:
