@@ -39,7 +39,7 @@ _LAYOUT = flags.DEFINE_enum("layout", "nested", ["nested", "flat"], "One folder 
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "Where to build the clips (default: a new temp folder, "
                                    "removed afterwards); reused when it already holds .bvh files.")
 _CHECKOUTS = flags.DEFINE_list("checkouts", [str(_REPO)], "Repository checkouts whose CLI to time, in order.")
-_CLI_FLAGS = flags.DEFINE_list("cli_flags", [], "Extra flags for the CLI (e.g. --config.max_batch_frames=4096).")
+_CLI_FLAGS = flags.DEFINE_list("cli_flags", [], "Extra flags for the CLI (e.g. --config.batch_frames=4096).")
 _JSON = flags.DEFINE_string("json", "benchmarks/retarget_dataset.json", "Where to write the results.")
 
 
