@@ -84,7 +84,10 @@ def render_spec(scene: bool = True) -> mujoco.MjSpec:
 
 
 def _add_follow_light(spec: mujoco.MjSpec) -> None:
-    """A light that follows the pelvis from above and in front, so the robot casts a visible shadow on the floor."""
+    """A light that follows the pelvis from above and in front, so the robot casts a visible shadow on the floor
+    (the only shadow: the scene's overhead light, whose shadow hides under the feet, casts none here)."""
+    for light in spec.lights:
+        light.castshadow = False
     spec.body("pelvis").add_light(
         name="follow_light", mode=mujoco.mjtCamLight.mjCAMLIGHT_TRACK, pos=SHADOW_LIGHT_OFFSET,
         dir=tuple(-x for x in SHADOW_LIGHT_OFFSET), castshadow=True, diffuse=(0.4, 0.4, 0.4), cutoff=45.0)
