@@ -161,6 +161,7 @@ class MujocoBackend:
 
     def _host_step(self, state: MujocoState, fields: dict[str, np.ndarray] | None):
         """The callback: robots [n] split over the workers."""
+        state, fields = jax.tree.map(np.asarray, (state, fields))  # the callback receives jax Arrays
         num = state.ctrl.shape[0]
         out_state = MujocoState(qpos=np.empty((num, self._nq), np.float32),
                                 qvel=np.empty((num, self._nv), np.float32),
