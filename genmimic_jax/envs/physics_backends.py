@@ -120,8 +120,7 @@ class MujocoBackend:
         for _ in range(threads):
             workspace = copy.deepcopy(model)
             self._workspaces.put((workspace, mujoco.MjData(workspace)))
-        # Every contact pair yields at most this many contacts (sphere/capsule pairs: 1-2); extra ones are dropped.
-        self.max_contacts = 4 * max(1, model.npair)
+        self.max_contacts = max_contacts(model)
         self._nq, self._nv, self._nu = model.nq, model.nv, model.nu
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mujoco")
 
@@ -163,17 +162,10 @@ class MujocoBackend:
         """The callback: robots [n] split over the workers."""
         state, fields = jax.tree.map(np.asarray, (state, fields))  # the callback receives jax Arrays
         num = state.ctrl.shape[0]
-        out_state = MujocoState(qpos=np.empty((num, self._nq), np.float32),
-                                qvel=np.empty((num, self._nv), np.float32),
+        output = _empty_output(num, self._nq, self._nv, self._nu, len(self.index.sites), self.max_contacts)
+        out_state = MujocoState(qpos=output.qpos, qvel=output.qvel,
                                 qacc_warmstart=np.empty((num, self._nv), np.float32),
                                 ctrl=np.asarray(state.ctrl, np.float32))
-        sites, contacts = len(self.index.sites), self.max_contacts
-        output = physics_lib.SimulatorOutput(
-            qpos=out_state.qpos, qvel=out_state.qvel, site_xpos=np.empty((num, sites, 3), np.float32),
-            site_cvel=np.empty((num, sites, 6), np.float32), root_com=np.empty((num, 3), np.float32),
-            actuator_force=np.empty((num, self._nu), np.float32),
-            contact_geom=np.full((num, contacts, 2), -1, np.int32), contact_force=np.zeros((num, contacts), np.float32),
-            contact_dist=np.ones((num, contacts), np.float32))
         bounds = np.linspace(0, num, self.threads + 1).astype(int)
         jobs = [self._pool.submit(self._advance, range(bounds[worker], bounds[worker + 1]), state, fields,
                                   out_state, output)
@@ -194,7 +186,6 @@ class MujocoBackend:
                     fields: dict[str, np.ndarray] | None, out_state: MujocoState,
                     output: physics_lib.SimulatorOutput) -> None:
         model, data = workspace
-        sites, bodies = self.index.sites, self.index.site_body[self.index.sites]
         for n in robots:
             if fields is not None:
                 for name, value in fields.items():
@@ -204,11 +195,33 @@ class MujocoBackend:
             mujoco.mj_step(model, data, nstep=self.substeps)
             out_state.qpos[n], out_state.qvel[n] = data.qpos, data.qvel
             out_state.qacc_warmstart[n] = data.qacc_warmstart
-            output.site_xpos[n] = data.site_xpos[sites]
-            output.site_cvel[n] = data.cvel[bodies]
-            output.root_com[n] = data.subtree_com[1]
-            output.actuator_force[n] = data.actuator_force
-            _write_contacts(data, n, output)
+            _read_robot(data, self.index, n, output)
+
+
+def max_contacts(model: mujoco.MjModel) -> int:
+    """Contacts reported per robot: every contact pair yields at most 4 (sphere/capsule pairs: 1-2); extras are
+    dropped."""
+    return 4 * max(1, model.npair)
+
+
+def _empty_output(num: int, nq: int, nv: int, nu: int, sites: int, contacts: int) -> physics_lib.SimulatorOutput:
+    """Output rows for `num` robots, contacts padded with geom -1 and distance 1."""
+    return physics_lib.SimulatorOutput(
+        qpos=np.empty((num, nq), np.float32), qvel=np.empty((num, nv), np.float32),
+        site_xpos=np.empty((num, sites, 3), np.float32), site_cvel=np.empty((num, sites, 6), np.float32),
+        root_com=np.empty((num, 3), np.float32), actuator_force=np.empty((num, nu), np.float32),
+        contact_geom=np.full((num, contacts, 2), -1, np.int32), contact_force=np.zeros((num, contacts), np.float32),
+        contact_dist=np.ones((num, contacts), np.float32))
+
+
+def _read_robot(data: mujoco.MjData, index: physics_lib.ModelIndex, n: int,
+                output: physics_lib.SimulatorOutput) -> None:
+    """Row n of `output` from one robot's data (qpos and qvel are the caller's)."""
+    output.site_xpos[n] = data.site_xpos[index.sites]
+    output.site_cvel[n] = data.cvel[index.site_body[index.sites]]
+    output.root_com[n] = data.subtree_com[1]
+    output.actuator_force[n] = data.actuator_force
+    _write_contacts(data, n, output)
 
 
 def _write_contacts(data: mujoco.MjData, n: int, output: physics_lib.SimulatorOutput) -> None:
@@ -228,15 +241,7 @@ def _write_contacts(data: mujoco.MjData, n: int, output: physics_lib.SimulatorOu
 def mujoco_output(model: mujoco.MjModel, data: mujoco.MjData,
                   index: physics_lib.ModelIndex) -> physics_lib.SimulatorOutput:
     """What one C MuJoCo data reports (after mj_step or mj_forward), as the C MuJoCo back end reads it."""
-    contacts = 4 * max(1, model.npair)
-    output = physics_lib.SimulatorOutput(
-        qpos=data.qpos[None].astype(np.float32), qvel=data.qvel[None].astype(np.float32),
-        site_xpos=data.site_xpos[index.sites][None].astype(np.float32),
-        site_cvel=data.cvel[index.site_body[index.sites]][None].astype(np.float32),
-        root_com=data.subtree_com[1][None].astype(np.float32),
-        actuator_force=data.actuator_force[None].astype(np.float32),
-        contact_geom=np.full((1, contacts, 2), -1, np.int32), contact_force=np.zeros((1, contacts), np.float32),
-        contact_dist=np.ones((1, contacts), np.float32))
-    _write_contacts(data, 0, output)
+    output = _empty_output(1, model.nq, model.nv, model.nu, len(index.sites), max_contacts(model))
+    output.qpos[0], output.qvel[0] = data.qpos, data.qvel
+    _read_robot(data, index, 0, output)
     return jax.tree.map(lambda x: x[0], output)
-
