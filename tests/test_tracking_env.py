@@ -12,7 +12,7 @@ from mujoco import mjx
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import physics as physics_lib
 from genmimic_jax.envs import physics_backends
-from genmimic_jax.envs import randomization, rewards, synthetic_motion
+from genmimic_jax.envs import observations, randomization, rewards, synthetic_motion
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
 from genmimic_jax.robot.g1 import constants
@@ -241,3 +241,20 @@ def test_reference_action_offset_plays_the_clip_back(env):
     config.action_offset = "zero"
     with pytest.raises(ValueError, match="action_offset"):
         TrackingEnv(config, env.motion_lib)
+
+
+def test_privileged_observation_holds_the_next_reference_joints(env):
+    """The teacher sees the joints of the frame its action reaches, relative to its own, and their velocities."""
+    frames = jnp.array([3, 40])
+    refs, physics = _reference_physics(env, frames)
+    params = randomization.nominal_params(env.nominal)
+    history = jnp.zeros((env.config.history_length, observations.proprio_layout().size))
+    zero = jnp.zeros(env.action_size)
+    obs, _ = jax.vmap(lambda p, f: env.observe(p, 0, f, zero, history, params))(physics, frames)
+    following = env.motion_lib.frame(jnp.zeros_like(frames), frames + 1)
+    blocks = env.obs_layout["privileged"].slices
+    np.testing.assert_allclose(np.asarray(obs["privileged"][:, blocks["ref_joint_pos_error"]]),
+                               np.asarray(following.qpos[:, 7:] - refs.qpos[:, 7:]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(obs["privileged"][:, blocks["ref_joint_vel"]]),
+                               np.asarray(following.qvel[:, 6:]), atol=1e-5)
+    assert np.abs(np.asarray(following.qpos[:, 7:] - refs.qpos[:, 7:])).max() > 1e-3  # the clip moves

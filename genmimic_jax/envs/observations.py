@@ -115,6 +115,8 @@ def privileged_layout(num_goal_frames: int, params_mirror: MirrorMap) -> ObsLayo
         ObsBlock("ref_root_rot6d", 6, _ROTATION_6D),
         ObsBlock("ref_root_lin_vel", 3, MirrorMap.vector3()),
         ObsBlock("ref_root_ang_vel", 3, MirrorMap.axial3()),
+        ObsBlock("ref_joint_pos_error", constants.NUM_JOINTS, _JOINTS),
+        ObsBlock("ref_joint_vel", constants.NUM_JOINTS, _JOINTS),
         ObsBlock("foot_force", 2, MirrorMap(perm=np.array([1, 0]), sign=np.ones(2))),
         ObsBlock("physics_params", params_mirror.size, params_mirror),
     ))
@@ -155,8 +157,12 @@ def goal_keypoints(physics: PhysicsState, keypoints: jax.Array) -> jax.Array:
     return to_heading(keypoints - physics.qpos[:3], physics.qpos[3:7])
 
 
-def privileged_state(physics: PhysicsState, ref: ReferenceFrame) -> dict[str, jax.Array]:
-    """The hidden-state blocks of one robot and its current reference frame."""
+def privileged_state(physics: PhysicsState, ref: ReferenceFrame, next_ref: ReferenceFrame) -> dict[str, jax.Array]:
+    """The hidden-state blocks of one robot, its current reference frame and the frame its next action reaches.
+
+    The reference joints of the next frame (relative to the robot's joints) tell a teacher the servo targets
+    that play the clip back, which the keypoints give only through the robot's kinematics.
+    """
     quat = physics.qpos[3:7]
     root = physics.qpos[:3]
     relative = math.quat_to_3x3(math.quat_mul(math.quat_inv(quat), ref.qpos[3:7]))  # R_robot^T R_ref
@@ -170,6 +176,8 @@ def privileged_state(physics: PhysicsState, ref: ReferenceFrame) -> dict[str, ja
         "ref_root_rot6d": jnp.concatenate([relative[:, 0], relative[:, 1]]),
         "ref_root_lin_vel": to_heading(ref.qvel[:3], quat),
         "ref_root_ang_vel": to_heading(ref_ang_vel_world, quat),
+        "ref_joint_pos_error": next_ref.qpos[7:] - physics.qpos[7:],
+        "ref_joint_vel": next_ref.qvel[6:],
         "foot_force": physics.foot_force,
     }
 

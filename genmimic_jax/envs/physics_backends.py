@@ -46,7 +46,8 @@ def resolve(name: str) -> str:
 def describe(name: str, threads: int = 0) -> str:
     """One line saying which back end runs and why (for the first lines of a run)."""
     chosen = resolve(name)
-    how = (f"C MuJoCo on {resolve_threads(threads)} threads" if chosen == "mujoco"
+    count = resolve_threads(threads)
+    how = (f"C MuJoCo on {count} thread{'s' if count > 1 else ''}" if chosen == "mujoco"
            else f"MJX on {jax.default_backend()}")
     why = f"auto: JAX's default device is {jax.default_backend()}" if name == "auto" else "as configured"
     return f"physics back end: {chosen} ({how}; {why})"

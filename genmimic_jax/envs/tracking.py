@@ -223,7 +223,7 @@ class TrackingEnv:
             dict(actor_values, proprio_history=history, goal_keypoints=noisy_goal))
         privileged = self.obs_layout["privileged"].assemble(dict(
             proprio, goal_keypoints=goal, physics_params=params.vector(),
-            **observations.privileged_state(physics, ref)))
+            **observations.privileged_state(physics, ref, lib.frame(clip, frame + 1))))
         history = jnp.concatenate([noisy_proprio[None], history[:-1]])
         return {"actor": actor, "privileged": privileged}, history
 

@@ -31,9 +31,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 # Config keys a resumed run may change: the update count may grow, and how the processes are launched (process 0
-# writes config.json with its own process_id, and every session gets its own coordinator).
+# writes config.json with its own process_id, and every session gets its own coordinator; C MuJoCo's thread count
+# does not change results).
 _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.max_minutes", "run.distributed",
-                                "run.coordinator_address", "run.num_processes", "run.process_id"})
+                                "run.coordinator_address", "run.num_processes", "run.process_id",
+                                "env.physics_threads"})
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
 _RETIRED_KEYS = ("num_envs",)
