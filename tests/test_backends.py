@@ -8,6 +8,7 @@ from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import observations
 from genmimic_jax.eval import evaluate, metrics
 from genmimic_jax.eval.rollout import Evaluator
+from genmimic_jax.rl.policy import PolicyLoadError
 from genmimic_jax.robot.g1 import constants
 from eval_helpers import random_policy, short_clips
 
@@ -71,6 +72,13 @@ def test_corrupted_goals_change_only_what_the_policy_sees(setup, mujoco_evaluato
     slices = env.obs_layout["actor"].slices
     assert np.abs(noisy_run.obs[:, 0, slices["goal_keypoints"]] - clean_run.obs[:, 0, slices["goal_keypoints"]]).max() > 0.01
     np.testing.assert_array_equal(noisy_run.obs[:, 0, slices["joint_pos"]], clean_run.obs[:, 0, slices["joint_pos"]])
+
+
+def test_a_policy_of_another_observation_layout_is_refused_in_one_line(setup):
+    env_config, env, _ = setup
+    old = random_policy(env_config, env.observation_size["privileged"] - 58, obs_key="privileged")
+    with pytest.raises(PolicyLoadError, match=r"reads a \d+-number 'privileged' observation.*older observation layout"):
+        evaluate.evaluate(old, short_clips(), ["still", "wave"])
 
 
 def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):

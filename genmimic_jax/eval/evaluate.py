@@ -29,7 +29,7 @@ from genmimic_jax.envs.tracking import TrackingEnv
 from genmimic_jax.eval import metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
 from genmimic_jax.rl import env_factory
-from genmimic_jax.rl.policy import SavedPolicy
+from genmimic_jax.rl.policy import SavedPolicy, check_observation
 from genmimic_jax.viz import plots
 
 
@@ -120,6 +120,7 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         raise ValueError(f"need one name per clip and at least one clip, got {len(clips)} clips, "
                          f"{len(clip_names)} names")
     env = make_env(saved.run_config["env"], clips)
+    check_observation(saved.policy, env.observation_size, saved.run_dir)
     evaluator = Evaluator(env, saved.policy.inference_fn(), saved.policy.obs_key, backend, threads)
     lib = env.motion_lib
     clean = evaluator()

@@ -6,7 +6,7 @@ import ml_collections
 
 from genmimic_jax import limits
 from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
-from genmimic_jax.rl.policy import Policy, PolicyLoadError, load_policy
+from genmimic_jax.rl.policy import Policy, PolicyLoadError, check_observation, load_policy
 
 
 def check_num_envs(config: ml_collections.ConfigDict) -> None:
@@ -54,5 +54,6 @@ def distill(config: ml_collections.ConfigDict) -> pathlib.Path:
     check_num_envs(config)
     run_dir = pathlib.Path(config.runs_dir) / config.name
     env = env_factory.make_env(config)
+    check_observation(teacher, env.observation_size, config.teacher.run_dir)
     runner.run(dagger.make_dagger(config, env, teacher), config, run_dir, config.dagger.num_updates, env.num_envs)
     return run_dir

@@ -7,6 +7,7 @@ back from the run directory of `experiments.train` (teacher) or `experiments.dis
 """
 
 import dataclasses
+import os
 import pathlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -75,6 +76,15 @@ class Policy:
 
 class PolicyLoadError(InputError):
     """A run directory without a usable policy; the message names the directory and the problem."""
+
+
+def check_observation(policy: Policy, observation_size: dict[str, int], source: str | os.PathLike) -> None:
+    """Raises PolicyLoadError when `policy` (read from `source`) does not read an observation of the env's size."""
+    expected = observation_size[policy.obs_key]
+    if policy.obs_size != expected:
+        raise PolicyLoadError(f"{source}: the policy reads a {policy.obs_size}-number '{policy.obs_key}' observation, "
+                              f"this version's environment makes {expected}: it was trained with an older "
+                              "observation layout; train it again")
 
 
 @dataclasses.dataclass(frozen=True)
