@@ -10,7 +10,7 @@ import pytest
 from eval_helpers import random_policy
 from genmimic_jax.export import onnx_export
 from genmimic_jax.rl import env_factory, networks, normalization
-from genmimic_jax.rl.policy import Policy
+from genmimic_jax.rl.policy import Policy, PolicyLoadError
 from genmimic_jax.robot.g1 import constants
 
 OBS_SIZE = 97
@@ -84,6 +84,15 @@ def test_bad_policies_are_refused():
         onnx_export.build_model(policy.replace(obs_mean=np.zeros(11), obs_std=np.ones(11)))
     with pytest.raises(onnx_export.ExportError, match="Dense"):
         onnx_export.build_model(policy.replace(actor_params={"conv": {}}))
+
+
+def test_a_policy_of_another_observation_layout_is_not_exported(tmp_path):
+    env_config = env_factory.default_env_config("g1_tracking")
+    obs_size = onnx_export.observation_layout(env_config, "privileged").size
+    old = random_policy(env_config, obs_size - 58, "privileged", hidden=(16,))
+    with pytest.raises(PolicyLoadError, match=r"reads a \d+-number 'privileged' observation.*older observation layout"):
+        onnx_export.export_policy(old, tmp_path / "old.onnx")
+    assert not (tmp_path / "old.onnx").exists()
 
 
 @pytest.mark.parametrize("obs_key", ["privileged", "actor"])  # a teacher's and a student's observation

@@ -79,7 +79,8 @@ def test_pipeline_trains_a_policy_when_none_is_given(tmp_path):
     out = tmp_path / "pipeline"
     result = _run("experiments.pipeline", f"--config.output_dir={out}", "--config.builtin_seconds=1.0",
                   "--config.train_minutes=30", "--config.teacher.env.num_envs=16",
-                  "--config.teacher.ppo.rollout_length=8", "--config.teacher.ppo.num_updates=2", "--config.teacher.run.updates_per_chunk=1",
+                  "--config.teacher.ppo.rollout_length=8", "--config.teacher.ppo.num_updates=2",
+                  "--config.teacher.run.updates_per_chunk=1",
                   "--config.student.dagger.num_updates=2", "--config.student.run.updates_per_chunk=1",
                   "--config.evaluate.noise_suite=False", timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -27,7 +27,7 @@ from genmimic_jax import files
 from genmimic_jax.envs import observations, randomization
 from genmimic_jax.errors import InputError
 from genmimic_jax.rl.networks import ACTIVATIONS
-from genmimic_jax.rl.policy import Policy, SavedPolicy
+from genmimic_jax.rl.policy import Policy, SavedPolicy, check_observation
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
@@ -150,9 +150,7 @@ def policy_metadata(saved: SavedPolicy) -> dict[str, Any]:
     if not env_config:
         raise ExportError(f"{saved.run_dir}: the run config has no 'env' block to take the observation layout from")
     layout = observation_layout(env_config, policy.obs_key)
-    if layout.size != policy.obs_size:
-        raise ExportError(f"{saved.run_dir}: the policy reads {policy.obs_size} numbers but the '{policy.obs_key}' "
-                          f"layout of its env config has {layout.size}")
+    check_observation(policy, {policy.obs_key: layout.size}, saved.run_dir)
     ctrl_dt = float(env_config["ctrl_dt"])
     action_offset = env_config.get("action_offset", "default_pose")  # runs before the option: the default pose
     offset_text = ("the reference motion's joint positions at the frame the step reaches" if action_offset == "reference"

@@ -79,7 +79,8 @@ class PolicyLoadError(InputError):
 
 
 def check_observation(policy: Policy, observation_size: dict[str, int], source: str | os.PathLike) -> None:
-    """Raises PolicyLoadError when `policy` (read from `source`) does not read an observation of the env's size."""
+    """Raises PolicyLoadError when `policy` (read from `source`) does not read an observation of the env's size
+    (`observation_size`: observation key -> size, e.g. `TrackingEnv.observation_size`)."""
     expected = observation_size[policy.obs_key]
     if policy.obs_size != expected:
         raise PolicyLoadError(f"{source}: the policy reads a {policy.obs_size}-number '{policy.obs_key}' observation, "
