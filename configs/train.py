@@ -119,6 +119,10 @@ def run_config() -> ml_collections.ConfigDict:
     run.checkpoint_every_chunks = 5
     run.keep_checkpoints = 3
     run.max_minutes = 0.0  # wall-clock budget of one launch (checkpointed at the end; run again to go on); 0: none
+    # Train as this many processes of this machine, data-parallel, one JAX device and a share of the cores each
+    # (`genmimic_jax.rl.local_job`); 0: one per core with C MuJoCo physics, at least 64 envs each. On 2 cores two
+    # processes train slower than one (benchmarks/RESULTS.md): their collectives cost more than the second core gives.
+    run.local_processes = 1
     run.distributed = False  # multi-host: jax.distributed.initialize() before anything else
     run.coordinator_address = ""  # host:port of process 0; empty: detected from the cluster
     run.num_processes = -1  # negative: detected

@@ -14,6 +14,7 @@ import pytest
 from genmimic_jax.envs import physics as physics_lib
 from genmimic_jax.envs import physics_backends, randomization
 from genmimic_jax.envs.synthetic_motion import synthetic_motion
+from genmimic_jax.rl import policy
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
@@ -118,14 +119,37 @@ def test_back_ends_agree_and_randomised_parameters_reach_both(start):
     assert np.abs(mjx_sink - mujoco_sink).max() < 0.25 * np.abs(mujoco_sink).max(), (mjx_sink[:, 0], mujoco_sink[:, 0])
 
 
-def test_several_devices_are_refused_in_one_line(tmp_path):
-    """The C MuJoCo back end runs on one device: a two-device run stops before compiling, with one line."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.train", "--config=configs/train.py:g1_cpu", f"--config.runs_dir={tmp_path}",
-         "--config.env.num_envs=4", "--config.ppo.rollout_length=4", "--config.env.physics=mujoco"],
+def _train(runs_dir, *flags, xla_flags=""):
+    """experiments.train of the CPU recipe on the built-in clip, tiny (4 envs, two updates of 4 steps)."""
+    env = dict(os.environ, XLA_FLAGS=xla_flags, JAX_PLATFORMS="cpu")
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.train", "--config=configs/train.py:g1_cpu", f"--config.runs_dir={runs_dir}",
+         "--config.env.num_envs=4", "--config.ppo.rollout_length=4", "--config.ppo.num_updates=2",
+         "--config.run.updates_per_chunk=2", "--config.env.physics=mujoco", *flags],
         cwd=pathlib.Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_several_devices_in_one_process_are_refused_in_one_line(tmp_path):
+    """C MuJoCo runs one JAX device per process: a two-device process stops before compiling, with one line."""
+    result = _train(tmp_path, "--config.run.local_processes=1", xla_flags="--xla_force_host_platform_device_count=2")
     assert result.returncode == 1, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "env.physics='mujoco'" in last and "2 devices" in last
+    assert last.startswith("error:") and "env.physics='mujoco'" in last and "local_processes" in last
     assert "Traceback" not in result.stderr
+
+
+def test_two_local_processes_train_as_one_process_does(tmp_path):
+    """`run.local_processes=2` trains data-parallel in two processes (one device, one core each) and reaches the
+    parameters of the same run in one process: the envs' physics and the averaged gradients are the same."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    params = {}
+    for processes in (1, 2):
+        result = _train(tmp_path / str(processes), f"--config.run.local_processes={processes}")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        assert f"4 envs over {processes} device(s) in {processes} process(es)" in result.stdout
+        saved = policy.load_policy(tmp_path / str(processes) / "teacher")
+        params[processes] = jax.tree.leaves((saved.policy.actor_params, saved.policy.obs_mean))
+    assert "training as 2 local processes (1 core each" in result.stdout
+    for one, two in zip(params[1], params[2]):
+        np.testing.assert_allclose(np.asarray(one), np.asarray(two), rtol=1e-4, atol=1e-5)

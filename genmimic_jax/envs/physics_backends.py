@@ -10,8 +10,9 @@ Both back ends have one interface:
 The C MuJoCo back end runs the batch's physics in one host callback (`jax.pure_callback`) on a persistent thread
 pool (`mj_step` releases the GIL). Its simulator state is the robot's whole integration state (qpos, qvel and the
 constraint solver's warm start), so the callback is a pure function: training stays one jitted program,
-checkpoints hold the physics exactly, and results do not depend on the number of threads. It runs on one JAX device
-(its threads use every core; the runner traces under its device mesh, and a mesh of several devices is refused).
+checkpoints hold the physics exactly, and results do not depend on the number of threads. It runs one JAX device
+per process: over a mesh of several processes (`rl.local_job`, or hosts) each process steps its own shard of the
+robots; several devices in one process are refused (the runner traces under its device mesh, so the step sees it).
 `resolve` is the one place that picks a back end.
 """
 
@@ -54,8 +55,8 @@ def describe(name: str, threads: int = 0) -> str:
 
 
 def resolve_threads(threads: int) -> int:
-    """`threads`, or every core of this machine when it is 0."""
-    return int(threads) if threads > 0 else (os.cpu_count() or 1)
+    """`threads`, or every core this process may run on when it is 0."""
+    return int(threads) if threads > 0 else len(os.sched_getaffinity(0))
 
 
 def make(name: str, mj_model: mujoco.MjModel, substeps: int, threads: int = 0) -> MjxBackend | MujocoBackend:
@@ -131,11 +132,17 @@ class MujocoBackend:
     def step(self, state: MujocoState, ctrl: jax.Array,
              model_fields: dict[str, jax.Array] | None) -> tuple[MujocoState, physics_lib.PhysicsState]:
         mesh = jax.sharding.get_abstract_mesh()
+        callback = self._callback
         if not mesh.empty and mesh.size > 1:
-            raise ValueError(f"env.physics='mujoco' steps every env on this host's cores from one JAX device; this "
-                             f"run has {mesh.size} devices: run it on one device (the C MuJoCo threads already use "
-                             "every core) or use env.physics='mjx'")
-        state, output = self._callback(state.replace(ctrl=ctrl), model_fields)
+            if jax.local_device_count() > 1:
+                # XLA's CPU runtime deadlocks when several devices of one process wait in host callbacks at once.
+                raise ValueError(f"env.physics='mujoco' runs one JAX device per process; this process has "
+                                 f"{jax.local_device_count()}: train as local processes instead "
+                                 "(--config.run.local_processes) or use env.physics='mjx'")
+            # Each process steps its own shard of the robots (one device per process).
+            rows = jax.sharding.PartitionSpec(mesh.axis_names)
+            callback = jax.shard_map(callback, in_specs=(rows, rows), out_specs=rows)
+        state, output = callback(state.replace(ctrl=ctrl), model_fields)
         return state, jax.vmap(physics_lib.derive, in_axes=(0, None))(output, self.index)
 
     def _callback(self, state: MujocoState, model_fields: dict[str, jax.Array] | None):

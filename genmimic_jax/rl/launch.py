@@ -5,7 +5,8 @@ import pathlib
 import ml_collections
 
 from genmimic_jax import limits
-from genmimic_jax.rl import dagger, distributed, env_factory, ppo, runner
+from genmimic_jax.envs import physics_backends
+from genmimic_jax.rl import dagger, distributed, env_factory, local_job, ppo, runner
 from genmimic_jax.rl.policy import Policy, PolicyLoadError, check_observation, load_policy
 
 
@@ -18,8 +19,10 @@ def check_num_envs(config: ml_collections.ConfigDict) -> None:
 def train(config: ml_collections.ConfigDict) -> pathlib.Path:
     """Runs (or resumes) PPO in <runs_dir>/<name> as `config` (configs/train.py) says; returns the run directory."""
     check_num_envs(config)
-    distributed.initialize(config.run)
     run_dir = pathlib.Path(config.runs_dir) / config.name
+    if _spawned("train", config, config):
+        return run_dir
+    distributed.initialize(config.run)
     env = env_factory.make_env(config)
     runner.run(ppo.make_ppo(config, env), config, run_dir, config.ppo.num_updates, env.num_envs)
     return run_dir
@@ -49,11 +52,30 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
 
 def distill(config: ml_collections.ConfigDict) -> pathlib.Path:
     """Runs (or resumes) DAgger as `config` (configs/distill.py) says; returns the run directory."""
-    distributed.initialize(config.run)
-    config, teacher = with_teacher(config)
+    given = config
+    if not config.run.distributed:
+        config, _ = with_teacher(config)
+        check_num_envs(config)
+        if _spawned("distill", given, config):
+            return pathlib.Path(config.runs_dir) / config.name
+    distributed.initialize(given.run)
+    config, teacher = with_teacher(given)
     check_num_envs(config)
     run_dir = pathlib.Path(config.runs_dir) / config.name
     env = env_factory.make_env(config)
     check_observation(teacher, env.observation_size, config.teacher.run_dir)
     runner.run(dagger.make_dagger(config, env, teacher), config, run_dir, config.dagger.num_updates, env.num_envs)
     return run_dir
+
+
+def _spawned(entry: str, given: ml_collections.ConfigDict, complete: ml_collections.ConfigDict) -> bool:
+    """Runs the job as local processes (`local_job`) when `run.local_processes` asks for several; False if this
+    process should train itself (a single-process run, or a worker of a multi-process one)."""
+    if given.run.distributed:
+        return False
+    backend = physics_backends.resolve(complete.env.physics) if "physics" in complete.env else "mjx"
+    processes = local_job.resolve_processes(complete, backend)
+    if processes == 1:
+        return False
+    local_job.spawn(entry, given, processes)
+    return True

@@ -35,7 +35,7 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 # does not change results).
 _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.max_minutes", "run.distributed",
                                 "run.coordinator_address", "run.num_processes", "run.process_id",
-                                "env.physics_threads"})
+                                "run.local_processes", "env.physics_threads"})
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
 _RETIRED_KEYS = ("num_envs",)
