@@ -52,16 +52,15 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
 
 def distill(config: ml_collections.ConfigDict) -> pathlib.Path:
     """Runs (or resumes) DAgger as `config` (configs/distill.py) says; returns the run directory."""
-    given = config
-    if not config.run.distributed:
-        config, _ = with_teacher(config)
-        check_num_envs(config)
-        if _spawned("distill", given, config):
-            return pathlib.Path(config.runs_dir) / config.name
-    distributed.initialize(given.run)
-    config, teacher = with_teacher(given)
-    check_num_envs(config)
     run_dir = pathlib.Path(config.runs_dir) / config.name
+    if config.run.local_processes != 1 and not config.run.distributed:
+        complete, _ = with_teacher(config)  # the teacher's env decides the back end and the env count
+        check_num_envs(complete)
+        if _spawned("distill", config, complete):
+            return run_dir
+    distributed.initialize(config.run)
+    config, teacher = with_teacher(config)
+    check_num_envs(config)
     env = env_factory.make_env(config)
     check_observation(teacher, env.observation_size, config.teacher.run_dir)
     runner.run(dagger.make_dagger(config, env, teacher), config, run_dir, config.dagger.num_updates, env.num_envs)
