@@ -5,8 +5,8 @@ other in one run of this script (each uses every core).
 
 Each arm runs `python -m experiments.train --config=configs/train.py:g1_cpu --config.run.local_processes=<p>` for
 `--minutes` of training in a fresh run directory and reports the wall clock of the command, the env steps it
-trained, the steps/s of its chunks after the first (compile excluded) and end to end. `0` is the recipe's default
-(one process per core).
+trained, the steps/s of its chunks after the first (compile excluded) and end to end. `1` is the default (one
+process), `0` one process per core.
 """
 
 import pathlib

@@ -26,6 +26,8 @@ import time
 
 import ml_collections
 
+from genmimic_jax import errors
+
 ENTRIES = ("train", "distill")
 
 
@@ -109,7 +111,7 @@ def _main(argv: list[str]) -> int:
     try:
         getattr(launch, entry)(config)
     except ValueError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+        print(f"error: {errors.one_line(error)}", file=sys.stderr, flush=True)
         return 1
     return 0
 
