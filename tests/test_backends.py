@@ -125,3 +125,14 @@ def test_mjx_and_mujoco_back_ends_agree(setup, mujoco_evaluator):
                           evaluate.score(mjx_run, lib, "ab", 0.2).values()):
         assert a["mpjpe_mm"] == pytest.approx(b["mpjpe_mm"], abs=1.0), name
         assert a["success"] == b["success"], name
+
+
+def test_evaluation_judges_every_run_by_the_default_failure_limits():
+    """A run trained with other termination limits is evaluated against the defaults (one yardstick for all)."""
+    trained = tracking_config.default_config()
+    trained.termination.max_keypoint_error = 0.1
+    trained.termination.max_anchor_error = 0.0
+    trained.termination.max_end_effector_height_error = 0.25
+    config = evaluate.eval_env_config(trained.to_dict(), num_clips=3)
+    assert config.termination == tracking_config.termination_config()
+    assert config.num_envs == 3 and not config.randomization.enabled and not config.push.enabled

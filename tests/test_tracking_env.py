@@ -7,12 +7,13 @@ import ml_collections
 import mujoco
 import numpy as np
 import pytest
+from brax import math as brax_math
 from mujoco import mjx
 
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import physics as physics_lib
 from genmimic_jax.envs import physics_backends
-from genmimic_jax.envs import observations, randomization, rewards, synthetic_motion
+from genmimic_jax.envs import observations, randomization, rewards, synthetic_motion, terminations
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
 from genmimic_jax.robot.g1 import constants
@@ -258,3 +259,43 @@ def test_privileged_observation_holds_the_next_reference_joints(env):
     np.testing.assert_allclose(np.asarray(obs["privileged"][:, blocks["ref_joint_vel"]]),
                                np.asarray(following.qvel[:, 6:]), atol=1e-5)
     assert np.abs(np.asarray(following.qpos[:, 7:] - refs.qpos[:, 7:])).max() > 1e-3  # the clip moves
+
+
+def _carried(physics, turn: float, shift: np.ndarray):
+    """`physics` with the whole robot turned by `turn` rad of heading about its root and moved by `shift` (m)."""
+    quat = jnp.array([np.cos(turn / 2), 0.0, 0.0, np.sin(turn / 2)])
+    root = physics.qpos[:, :3]
+
+    def carry(points, root):
+        return jax.vmap(brax_math.rotate, in_axes=(0, None))(points - root, quat) + root + shift
+
+    qpos = physics.qpos.at[:, :3].add(shift).at[:, 3:7].set(jax.vmap(brax_math.quat_mul, in_axes=(None, 0))(
+        quat, physics.qpos[:, 3:7]))
+    return physics.replace(qpos=qpos, keypoints=jax.vmap(carry)(physics.keypoints, root))
+
+
+def test_anchored_keypoint_term_ignores_drift_and_the_world_terms_do_not(env):
+    """A robot in the reference pose but turned and off the path scores 1 on the anchored keypoint term, less on
+    the world keypoint and root-position terms, and fails on the world limits only while they are on."""
+    frames = jnp.array([3, 40, 77])
+    _, physics = _reference_physics(env, frames)
+    drifted = _carried(physics, turn=0.5, shift=np.array([0.6, -0.2, 0.0]))
+    zero = jnp.zeros(env.action_size)
+    terms = jax.vmap(lambda p, f: env.reward_terms(p, 0, f, zero, zero, jnp.array(False)))(drifted, frames)
+    assert np.all(np.asarray(terms["keypoint_position_anchored"]) > 0.995)
+    assert np.all(np.asarray(terms["keypoint_position"]) < 0.01)
+    assert np.all(np.asarray(terms["root_position"]) < 0.05)
+
+    refs = env.motion_lib.frame(jnp.zeros_like(frames), frames)
+    fails = jax.vmap(terminations.compute_failures, in_axes=(0, 0, None))(drifted, refs, env.config)
+    assert np.all(np.asarray(fails["anchor_error"])) and np.all(np.asarray(fails["keypoint_error"]))
+    drift_blind = tracking_config.default_config()
+    drift_blind.termination.max_keypoint_error = drift_blind.termination.max_anchor_error = 0.0
+    drift_blind.termination.max_end_effector_height_error = 0.25
+    fails = jax.vmap(terminations.compute_failures, in_axes=(0, 0, None))(drifted, refs, drift_blind)
+    assert not any(np.any(np.asarray(hit)) for hit in fails.values())
+    # A hand 0.3 m below the reference's is a failure of the end-effector height limit.
+    hand = constants.KEYPOINT_INDEX["left_hand"]
+    dropped = drifted.replace(keypoints=drifted.keypoints.at[:, hand, 2].add(-0.3))
+    fails = jax.vmap(terminations.compute_failures, in_axes=(0, 0, None))(dropped, refs, drift_blind)
+    assert np.all(np.asarray(fails["end_effector_height"]))

@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 from brax import math
 
+from genmimic_jax.envs import observations
 from genmimic_jax.envs.motion_lib import ReferenceFrame
 from genmimic_jax.envs.physics import PhysicsState
 from genmimic_jax.robot.g1 import constants
@@ -50,6 +51,25 @@ def keypoint_position(ctx: StepContext, sigma: float) -> jax.Array:
     return jnp.exp(-jnp.sum(weights * squared) / jnp.sum(weights) / sigma**2)
 
 
+def anchored_reference(physics: PhysicsState, ref: ReferenceFrame) -> jax.Array:
+    """The reference keypoints [K, 3] carried onto the robot's root (BeyondMimic's anchor-relative targets).
+
+    The reference pose relative to its root is turned by the heading between the two roots and placed at the
+    robot root's horizontal position; heights stay the reference's. Drift along the path costs nothing here.
+    """
+    turn = math.quat_mul(observations.heading_quat(physics.qpos[3:7]),
+                         math.quat_inv(observations.heading_quat(ref.qpos[3:7])))
+    offsets = jax.vmap(math.rotate, in_axes=(0, None))(ref.keypoints - ref.qpos[:3], turn)
+    return offsets + jnp.array([physics.qpos[0], physics.qpos[1], ref.qpos[2]])
+
+
+def keypoint_position_anchored(ctx: StepContext, sigma: float) -> jax.Array:
+    """`keypoint_position` against the reference carried onto the robot's root (`anchored_reference`)."""
+    squared = jnp.sum((ctx.physics.keypoints - anchored_reference(ctx.physics, ctx.ref)) ** 2, axis=-1)
+    weights = ctx.keypoint_weights
+    return jnp.exp(-jnp.sum(weights * squared) / jnp.sum(weights) / sigma**2)
+
+
 def keypoint_velocity(ctx: StepContext, sigma: float) -> jax.Array:
     """Mean squared keypoint velocity error through a Gaussian kernel."""
     squared = jnp.sum((ctx.physics.keypoint_vel - ctx.ref.keypoint_vel) ** 2, axis=-1)
@@ -65,6 +85,11 @@ def orientation_error(quat: jax.Array, ref_quat: jax.Array) -> jax.Array:
 def root_orientation(ctx: StepContext, sigma: float) -> jax.Array:
     """Root (anchor) orientation error through a Gaussian kernel."""
     return jnp.exp(-orientation_error(ctx.physics.qpos[3:7], ctx.ref.qpos[3:7]) ** 2 / sigma**2)
+
+
+def root_position(ctx: StepContext, sigma: float) -> jax.Array:
+    """World root (anchor) position error through a Gaussian kernel."""
+    return jnp.exp(-jnp.sum((ctx.physics.qpos[:3] - ctx.ref.qpos[:3]) ** 2) / sigma**2)
 
 
 def root_height(ctx: StepContext, sigma: float) -> jax.Array:
@@ -123,6 +148,10 @@ class Term:
 
 TERMS: dict[str, Term] = {
     "keypoint_position": Term(keypoint_position, 1.0, {"sigma": 0.2}, tracking=True),  # m
+    # Off by default: the anchor-relative pair below replaces the world keypoint term in `configs/train.py`'s
+    # anchor-relative recipe.
+    "keypoint_position_anchored": Term(keypoint_position_anchored, 0.0, {"sigma": 0.2}, tracking=True),  # m
+    "root_position": Term(root_position, 0.0, {"sigma": 0.3}, tracking=True),  # m
     "keypoint_velocity": Term(keypoint_velocity, 0.5, {"sigma": 1.0}, tracking=True),  # m/s
     "root_orientation": Term(root_orientation, 0.5, {"sigma": 0.4}, tracking=True),  # rad
     "root_height": Term(root_height, 0.25, {"sigma": 0.1}, tracking=True),  # m

@@ -1,7 +1,7 @@
 """Failure conditions of one robot, over `PhysicsState` and `ReferenceFrame` arrays.
 
 Falls are judged against the reference (as BeyondMimic does), so motions that crouch or lie down are not
-mistaken for falls.
+mistaken for falls. A threshold of 0 turns its condition off.
 """
 
 import jax
@@ -11,14 +11,23 @@ import ml_collections
 from genmimic_jax.envs import observations
 from genmimic_jax.envs.motion_lib import ReferenceFrame
 from genmimic_jax.envs.physics import PhysicsState
+from genmimic_jax.robot.g1 import constants
+
+END_EFFECTORS = jnp.array([i for i, name in enumerate(constants.KEYPOINT_NAMES)
+                           if constants.KEYPOINT_GROUPS[name] == "end_effector"])
+
+
+def _beyond(error: jax.Array, threshold: float) -> jax.Array:
+    """`error` exceeds `threshold`; never when the threshold is 0 (the condition is off)."""
+    return (error > threshold) & (threshold > 0)
 
 
 def fall(physics: PhysicsState, ref: ReferenceFrame, max_gravity_error: float, max_height_error: float) -> jax.Array:
     """The root tilts away from the reference's tilt, or its height leaves the reference's, beyond thresholds."""
     gravity_z = observations.projected_gravity(physics.qpos[3:7])[2]
     ref_gravity_z = observations.projected_gravity(ref.qpos[3:7])[2]
-    tilted = jnp.abs(gravity_z - ref_gravity_z) > max_gravity_error
-    return tilted | (jnp.abs(physics.qpos[2] - ref.qpos[2]) > max_height_error)
+    tilted = _beyond(jnp.abs(gravity_z - ref_gravity_z), max_gravity_error)
+    return tilted | _beyond(jnp.abs(physics.qpos[2] - ref.qpos[2]), max_height_error)
 
 
 def mean_keypoint_error(physics: PhysicsState, ref: ReferenceFrame) -> jax.Array:
@@ -28,12 +37,19 @@ def mean_keypoint_error(physics: PhysicsState, ref: ReferenceFrame) -> jax.Array
 
 def keypoint_error(physics: PhysicsState, ref: ReferenceFrame, max_error: float) -> jax.Array:
     """The mean keypoint error exceeds `max_error` metres."""
-    return mean_keypoint_error(physics, ref) > max_error
+    return _beyond(mean_keypoint_error(physics, ref), max_error)
 
 
 def anchor_error(physics: PhysicsState, ref: ReferenceFrame, max_error: float) -> jax.Array:
     """The root is further than `max_error` metres from the reference root."""
-    return jnp.linalg.norm(physics.qpos[:3] - ref.qpos[:3]) > max_error
+    return _beyond(jnp.linalg.norm(physics.qpos[:3] - ref.qpos[:3]), max_error)
+
+
+def end_effector_height(physics: PhysicsState, ref: ReferenceFrame, max_error: float) -> jax.Array:
+    """An end-effector keypoint (feet, hands, head) is more than `max_error` metres above or below the reference's
+    (BeyondMimic's drift-blind limb check)."""
+    heights = physics.keypoints[END_EFFECTORS, 2] - ref.keypoints[END_EFFECTORS, 2]
+    return _beyond(jnp.max(jnp.abs(heights)), max_error)
 
 
 def compute_failures(physics: PhysicsState, ref: ReferenceFrame,
@@ -44,4 +60,5 @@ def compute_failures(physics: PhysicsState, ref: ReferenceFrame,
         "fall": fall(physics, ref, term.max_gravity_error, term.max_height_error),
         "keypoint_error": keypoint_error(physics, ref, term.max_keypoint_error),
         "anchor_error": anchor_error(physics, ref, term.max_anchor_error),
+        "end_effector_height": end_effector_height(physics, ref, term.max_end_effector_height_error),
     }

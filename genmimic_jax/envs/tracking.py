@@ -28,7 +28,7 @@ from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
-FAILURES = ("fall", "keypoint_error", "anchor_error", "nan")
+FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "nan")
 ACTION_OFFSETS = ("default_pose", "reference")
 # Per-episode info that a restart replaces.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown")
@@ -61,11 +61,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.reward.keypoint_group_weights = ml_collections.ConfigDict({
         "end_effector": 2.0, "upper": 1.0, "lower": 0.5})
 
-    config.termination = ml_collections.ConfigDict()
-    config.termination.max_gravity_error = 0.8  # |projected gravity z - reference's|
-    config.termination.max_height_error = 0.25  # m, root height from the reference's
-    config.termination.max_keypoint_error = 0.3  # m, mean keypoint distance
-    config.termination.max_anchor_error = 0.5  # m, root distance
+    config.termination = termination_config()
 
     # Uniform noise U(-s, s) on the actor's observation (the privileged observation stays clean).
     config.noise = ml_collections.ConfigDict()
@@ -91,6 +87,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.push.interval_range = (1.0, 3.0)  # s between kicks
     config.push.linear_velocity = 0.5  # m/s, horizontal, per axis
     config.push.angular_velocity = 0.5  # rad/s, yaw rate
+    return config
+
+
+def termination_config() -> ml_collections.ConfigDict:
+    """Failure thresholds (`terminations`; 0 turns a condition off). These defaults are also evaluation's
+    success criterion, whatever a run trained with."""
+    config = ml_collections.ConfigDict()
+    config.max_gravity_error = 0.8  # |projected gravity z - reference's|
+    config.max_height_error = 0.25  # m, root height from the reference's
+    config.max_keypoint_error = 0.3  # m, mean world keypoint distance
+    config.max_anchor_error = 0.5  # m, root distance
+    config.max_end_effector_height_error = 0.0  # m, largest end-effector height miss
     return config
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from genmimic_jax import files
 from genmimic_jax.envs.motion_lib import MotionLib
-from genmimic_jax.envs.tracking import TrackingEnv
+from genmimic_jax.envs.tracking import TrackingEnv, termination_config
 from genmimic_jax.eval import metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
 from genmimic_jax.rl import env_factory
@@ -57,8 +57,11 @@ class Report:
 
 
 def eval_env_config(env_config: dict | ml_collections.ConfigDict, num_clips: int) -> ml_collections.ConfigDict:
-    """The training environment's config for evaluation: one robot per clip, the nominal robot, no pushes."""
+    """The training environment's config for evaluation: one robot per clip, the nominal robot, no pushes, and the
+    default failure thresholds (`tracking.termination_config`), so that runs trained with other terminations are
+    judged alike."""
     config = env_factory.stored_env_config("g1_tracking", env_config)
+    config.termination = termination_config()
     config.num_envs = num_clips
     config.randomization.enabled = False
     config.push.enabled = False
