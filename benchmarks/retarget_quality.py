@@ -2,8 +2,10 @@
 
 Retargets the shared Bandai Namco clips, then poses the G1 with MuJoCo (`mj_kinematics` on each output qpos, not the
 solver's own keypoints) and compares, per frame, the direction of each robot limb (keypoint sites) with the human's
-(joint positions), and the heading of the pelvis computed the same way for both: the horizontal forward direction
-perpendicular to the hip-to-hip line. Prints a table per clip and writes JSON.
+(joint positions), and the heading computed the same way for both: the horizontal forward direction perpendicular to
+the hip-to-hip line. The robot's hip line is taken twice: through its hip keypoints ("heading"; they hang below the
+hip pitch axes and swing with the hip pitch) and through its hip pitch axes, rigid in the pelvis as the human's hip
+joints are ("pelvis_heading"). Prints a table per clip and writes JSON.
 
   python -m benchmarks.retarget_quality [--json=benchmarks/retarget_quality.json] [--config.x=y]
 """
@@ -43,17 +45,22 @@ LIMBS = {
 }
 
 
-def robot_keypoints(qpos: np.ndarray) -> np.ndarray:
-    """Keypoint site positions [T, K, 3] of a qpos trajectory, posed by MuJoCo."""
+HIP_AXIS_BODIES = ("left_hip_pitch_link", "right_hip_pitch_link")  # origins on the hip pitch axes
+
+
+def robot_pose(qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint site positions [T, K, 3] and hip pitch axis points [T, 2, 3] (left, right) of a qpos trajectory,
+    posed by MuJoCo."""
     model = g1_model.load_model(scene=False)
     data = mujoco.MjData(model)
     sites = [model.site(name).id for name in constants.KEYPOINT_SITES]
-    out = np.zeros((len(qpos), len(sites), 3))
+    bodies = [model.body(name).id for name in HIP_AXIS_BODIES]
+    keypoints, hip_axes = np.zeros((len(qpos), len(sites), 3)), np.zeros((len(qpos), 2, 3))
     for t, q in enumerate(qpos):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        out[t] = data.site_xpos[sites]
-    return out
+        keypoints[t], hip_axes[t] = data.site_xpos[sites], data.xpos[bodies]
+    return keypoints, hip_axes
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -66,18 +73,24 @@ def hip_heading(left_hip: np.ndarray, right_hip: np.ndarray) -> np.ndarray:
     return np.arctan2(-across[:, 0], across[:, 1])  # forward = across rotated by -90 degrees about z
 
 
+def _heading_error(robot_left: np.ndarray, robot_right: np.ndarray, human: HumanMotion) -> float:
+    """Mean absolute difference (deg) between the robot's hip-line heading and the human's."""
+    difference = (hip_heading(robot_left, robot_right)
+                  - hip_heading(human.positions[:, H["left_hip"]], human.positions[:, H["right_hip"]]))
+    return float(np.degrees(np.abs(np.angle(np.exp(1j * difference)))).mean())
+
+
 def evaluate(human: HumanMotion, qpos: np.ndarray) -> dict[str, float]:
-    """Mean angle (deg) between robot and human limb directions, and mean absolute heading difference (deg)."""
-    keypoints = robot_keypoints(qpos)
+    """Mean angle (deg) between robot and human limb directions, and mean absolute heading differences (deg)."""
+    keypoints, hip_axes = robot_pose(qpos)
     k = constants.KEYPOINT_INDEX
     figures = {}
     for limb, ((ra, rb), (ha, hb)) in LIMBS.items():
         robot = _unit(keypoints[:, k[rb]] - keypoints[:, k[ra]])
         person = _unit(human.positions[:, H[hb]] - human.positions[:, H[ha]])
         figures[limb] = float(np.degrees(np.arccos(np.clip(np.sum(robot * person, -1), -1, 1))).mean())
-    difference = (hip_heading(keypoints[:, k["left_hip"]], keypoints[:, k["right_hip"]])
-                  - hip_heading(human.positions[:, H["left_hip"]], human.positions[:, H["right_hip"]]))
-    figures["heading"] = float(np.degrees(np.abs(np.angle(np.exp(1j * difference)))).mean())
+    figures["heading"] = _heading_error(keypoints[:, k["left_hip"]], keypoints[:, k["right_hip"]], human)
+    figures["pelvis_heading"] = _heading_error(hip_axes[:, 0], hip_axes[:, 1], human)
     figures["limbs_mean"] = float(np.mean([figures[limb] for limb in LIMBS]))
     return figures
 
@@ -93,7 +106,8 @@ def main(argv: list[str]) -> int:
     results = pipeline.Retargeter(_CONFIG.value)(humans)
     clips = {f.stem.removeprefix("dataset-1_").removesuffix("_normal_001"): evaluate(h, r.motion.qpos)
              for f, h, r in zip(files, humans, results)}
-    columns = ["left_upper_arm", "right_upper_arm", "left_forearm", "right_forearm", "limbs_mean", "heading"]
+    columns = ["left_upper_arm", "right_upper_arm", "left_forearm", "right_forearm", "limbs_mean", "heading",
+               "pelvis_heading"]
     print("clip".ljust(12) + "".join(c.rjust(17) for c in columns))
     for name, figures in clips.items():
         print(name.ljust(12) + "".join(f"{figures[c]:17.2f}" for c in columns))

@@ -28,6 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.weights.feet = 2.0  # ankles and toes
     config.weights.hands = 1.0  # wrists and hands
     config.weights.pelvis_orientation = 0.1  # per rad
+    # Per rad of pelvis heading (its hip line) from the human's hip line. 1 puts the pelvis heading within 0.1 deg
+    # of the human's on the Bandai clips (2.0 deg at 0) for dance-short's worst foot 19 -> 29 mm below the floor.
+    config.weights.heading = 1.0
     config.weights.rest = 0.02  # per rad from the default pose
     config.weights.rest_wrist = 0.1
     config.weights.limit = 1.0  # per rad inside the margin (the limits themselves are hard)

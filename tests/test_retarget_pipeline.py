@@ -117,6 +117,49 @@ def test_joint_limits_are_hard(retargeter, robot_as_human):
     assert np.all(qpos[:, 7:] >= lo) and np.all(qpos[:, 7:] <= hi)
 
 
+def test_heading_term_jacobian():
+    """The heading term's Jacobian matches finite differences of its residual, also for a pelvis pitched far over."""
+    rng = np.random.default_rng(0)
+    rotvecs = rng.normal(size=(8, 3))
+    rotvecs[0] = [0.3, 1.4, 0.5]  # pitched 80 degrees
+    rotations = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rotvecs, jnp.float32)))
+    human = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)))
+    problem = optimize.Problem(*[None] * 2, jnp.asarray(human), None, None, jnp.ones(8), None)
+    weights = pipeline.weights_from_config(configs.retarget.get_config())._replace(heading=np.float32(2.0))
+
+    def residual(rot):
+        solution = optimize.Solution(jnp.zeros((8, 3)), jnp.asarray(rot, jnp.float32), jnp.zeros((8, 29)))
+        return optimize._heading_term(solution, problem, weights)
+
+    value, jacobian = residual(rotations)
+    step = 1e-3 * rng.normal(size=(8, 3))
+    moved, _ = residual(rotations @ np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(step, jnp.float32))))
+    np.testing.assert_allclose(moved - value, np.sum(np.asarray(jacobian) * step, -1), atol=2e-5)
+
+
+def test_pelvis_heading_follows_the_hip_line(retargeter):
+    """A walker turning: the robot pelvis faces where the human's hip line does. The G1's hip keypoints swing with the
+    hip pitch (the human's hips do not), which yaws the pelvis by degrees without the heading term."""
+    qpos = robot_trajectory()
+    t = np.arange(len(qpos)) / FPS
+    yaw = 0.5 * t
+    qpos[:, 3], qpos[:, 6] = np.cos(yaw / 2), np.sin(yaw / 2)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        qpos[:, 7 + constants.JOINT_INDEX[f"{side}_hip_pitch_joint"]] += sign * 0.5 * np.sin(2 * np.pi * t)
+    human = human_from_robot(qpos)
+    still = qpos.copy()
+    still[:, [7 + constants.JOINT_INDEX[f"{s}_hip_pitch_joint"] for s in ("left", "right")]] = 0.0
+    positions = human.positions.copy()
+    for side in ("left", "right"):  # the human's hip joints, rigid in its pelvis
+        positions[:, JOINT_INDEX[f"{side}_hip"]] = robot_keypoints(still)[:, constants.KEYPOINT_INDEX[f"{side}_hip"]]
+        positions[:, JOINT_INDEX[f"{side}_hip"]] *= HUMAN_SCALE
+    human = HumanMotion(positions=positions, fps=FPS, source="walker")
+    rot = np.asarray(kinematics.quat_to_matrix(jnp.asarray(retargeter([human])[0].motion.qpos[:, 3:7])))
+    across = positions[:, JOINT_INDEX["left_hip"]] - positions[:, JOINT_INDEX["right_hip"]]
+    error = np.arctan2(rot[:, 1, 1], rot[:, 0, 1]) - np.arctan2(across[:, 1], across[:, 0])
+    assert np.degrees(np.abs(np.angle(np.exp(1j * error)))).mean() < 0.5
+
+
 def test_packed_clips_share_a_compiled_bucket(retargeter, robot_as_human):
     qpos, human = robot_as_human
     assert [optimize.bucket_length(n) for n in (1, 64, 65, 81, 97, 113, 129, 3498)] == [64, 64, 80, 96, 112, 128, 160,

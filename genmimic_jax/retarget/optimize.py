@@ -4,11 +4,11 @@ Variables: root position, root orientation and the 29 joint angles of every fram
 along the time axis (a `link` flag cuts the temporal terms between clips) and padded to a bucketed length, so a batch
 of clips is one jitted call and a new length reuses a compiled bucket.
 
-Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/toes, floor, pelvis orientation,
-rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal velocity/acceleration costs as a
-banded operator over time, and solves the normal equations with conjugate gradients preconditioned by the exact
-per-frame block inverse (so CG only has the temporal coupling left to resolve): every operation is batched over all
-frames, none is sequential in time. Joint limits are hard: the step is projected into the range, and a
+Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/toes, floor, pelvis orientation and
+heading, rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal velocity/acceleration
+costs as a banded operator over time, and solves the normal equations with conjugate gradients preconditioned by the
+exact per-frame block inverse (so CG only has the temporal coupling left to resolve): every operation is batched over
+all frames, none is sequential in time. Joint limits are hard: the step is projected into the range, and a
 quadratic penalty on entering a small margin lets the other joints compensate. Two stages: the first tracks the
 targets; the second anchors each planted robot sole where the first stage put it on average (no sliding).
 Compile once per (bucket length, iteration counts); the weights are traced, so changing them does not recompile.
@@ -40,6 +40,7 @@ class Weights(NamedTuple):
 
     keypoint: jax.Array  # [K]
     pelvis_orientation: jax.Array  # per radian
+    heading: jax.Array  # per radian of pelvis heading (its left axis, horizontal) from the human's hip line
     rest: jax.Array  # [29] per radian from DEFAULT_POSE
     limit: jax.Array  # per radian inside the limit margin
     limit_margin: jax.Array  # radians
@@ -282,6 +283,20 @@ def _diagonal_terms(solution: Solution, problem: Problem, weights: Weights):
     return hess, grad
 
 
+def _heading_term(solution: Solution, problem: Problem, weights: Weights) -> tuple[jax.Array, jax.Array]:
+    """Weighted residual [T] and its Jacobian [T, 3] (root rotation tangent) of the heading term: the horizontal
+    direction of the robot pelvis's left axis (its hip line) against the human's hip line. Unlike the pelvis
+    orientation term's, this heading ignores the human trunk, whose lean tips the human pelvis frame's forward axis
+    towards the floor in bows and lunges."""
+    rot, human = solution.root_rot, problem.pelvis_rotation[:, :, 1]
+    error = jnp.arctan2(rot[:, 1, 1], rot[:, 0, 1]) - jnp.arctan2(human[:, 1], human[:, 0])
+    error = jnp.arctan2(jnp.sin(error), jnp.cos(error))
+    horizontal = jnp.maximum(1.0 - rot[:, 2, 1] ** 2, 1e-6)  # squared horizontal length of the left axis
+    jacobian = jnp.stack([rot[:, 2, 0], jnp.zeros_like(horizontal), rot[:, 2, 2]], -1) / horizontal[:, None]
+    weight = weights.heading * problem.valid
+    return weight * error, weight[:, None] * jacobian
+
+
 def _diff(v: jax.Array, link: jax.Array) -> jax.Array:
     """Backward differences d[t] = v[t] - v[t-1] within clips (0 at a clip's first frame; link[0] is 0)."""
     return link[:, None] * (v - jnp.roll(v, 1, axis=0))
@@ -395,6 +410,9 @@ def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array,
     lin = _linearize(solution, problem, anchors, weights)
     diag_h, diag_g = _diagonal_terms(solution, problem, weights)
     hessian = _gauss_newton_blocks(lin)
+    heading_residual, heading_jacobian = _heading_term(solution, problem, weights)
+    hessian[0, 0] = hessian[0, 0].at[:, 3:, 3:].add(heading_jacobian[:, :, None] * heading_jacobian[:, None, :])
+    diag_g = diag_g.at[:, 3:6].add(heading_jacobian * heading_residual[:, None])
     diag_h = diag_h + weights.damping
     gradient = (_vjp(lin, lin.weight2 * lin.residual) + diag_g
                 + _temporal_adjoint(_current_differences(solution, problem), problem, weights))
@@ -456,7 +474,7 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
 def _weight_shapes() -> Weights:
     scalar = jax.ShapeDtypeStruct((), jnp.float32)
     return Weights(
-        keypoint=jax.ShapeDtypeStruct((NUM_KEYPOINTS,), jnp.float32), pelvis_orientation=scalar,
+        keypoint=jax.ShapeDtypeStruct((NUM_KEYPOINTS,), jnp.float32), pelvis_orientation=scalar, heading=scalar,
         rest=jax.ShapeDtypeStruct((constants.NUM_JOINTS,), jnp.float32), limit=scalar, limit_margin=scalar,
         velocity=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32),
         acceleration=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32), plant_height=scalar,

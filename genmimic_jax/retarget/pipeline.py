@@ -23,8 +23,8 @@ def weights_from_config(config: ml_collections.ConfigDict) -> optimize.Weights:
     rest = np.array([w.rest_wrist if "wrist" in j else w.rest for j in constants.JOINT_NAMES], np.float32)
     f = np.float32  # numpy, so building the weights compiles nothing
     return optimize.Weights(
-        keypoint=keypoint, pelvis_orientation=f(w.pelvis_orientation), rest=rest, limit=f(w.limit),
-        limit_margin=f(w.limit_margin), velocity=np.full(35, w.velocity, f),
+        keypoint=keypoint, pelvis_orientation=f(w.pelvis_orientation), heading=f(w.heading), rest=rest,
+        limit=f(w.limit), limit_margin=f(w.limit_margin), velocity=np.full(35, w.velocity, f),
         acceleration=np.full(35, w.acceleration, f), plant_height=f(w.plant_height), plant_slide=f(w.plant_slide),
         ground=f(w.ground), damping=f(w.damping), arm_follow=f(w.arm_follow))
 
