@@ -44,11 +44,16 @@ def keypoint_weights(group_weights: ml_collections.ConfigDict) -> np.ndarray:
                     dtype=np.float32)
 
 
-def keypoint_position(ctx: StepContext, sigma: float) -> jax.Array:
-    """Group-weighted mean squared world keypoint error through a Gaussian kernel."""
-    squared = jnp.sum((ctx.physics.keypoints - ctx.ref.keypoints) ** 2, axis=-1)
+def _weighted_keypoint_kernel(ctx: StepContext, targets: jax.Array, sigma: float) -> jax.Array:
+    """Group-weighted mean squared distance of the robot's keypoints from `targets` [K, 3] through a Gaussian kernel."""
+    squared = jnp.sum((ctx.physics.keypoints - targets) ** 2, axis=-1)
     weights = ctx.keypoint_weights
     return jnp.exp(-jnp.sum(weights * squared) / jnp.sum(weights) / sigma**2)
+
+
+def keypoint_position(ctx: StepContext, sigma: float) -> jax.Array:
+    """Group-weighted mean squared world keypoint error through a Gaussian kernel."""
+    return _weighted_keypoint_kernel(ctx, ctx.ref.keypoints, sigma)
 
 
 def anchored_reference(physics: PhysicsState, ref: ReferenceFrame) -> jax.Array:
@@ -65,9 +70,7 @@ def anchored_reference(physics: PhysicsState, ref: ReferenceFrame) -> jax.Array:
 
 def keypoint_position_anchored(ctx: StepContext, sigma: float) -> jax.Array:
     """`keypoint_position` against the reference carried onto the robot's root (`anchored_reference`)."""
-    squared = jnp.sum((ctx.physics.keypoints - anchored_reference(ctx.physics, ctx.ref)) ** 2, axis=-1)
-    weights = ctx.keypoint_weights
-    return jnp.exp(-jnp.sum(weights * squared) / jnp.sum(weights) / sigma**2)
+    return _weighted_keypoint_kernel(ctx, anchored_reference(ctx.physics, ctx.ref), sigma)
 
 
 def keypoint_velocity(ctx: StepContext, sigma: float) -> jax.Array:
@@ -148,8 +151,8 @@ class Term:
 
 TERMS: dict[str, Term] = {
     "keypoint_position": Term(keypoint_position, 1.0, {"sigma": 0.2}, tracking=True),  # m
-    # Off by default: the anchor-relative pair below replaces the world keypoint term in `configs/train.py`'s
-    # anchor-relative recipe.
+    # Off by default: with keypoint_position at 0 and the world termination limits off, this pair makes a
+    # drift-blind run (BeyondMimic's); on the CPU recipe it gained nothing (benchmarks/RESULTS.md).
     "keypoint_position_anchored": Term(keypoint_position_anchored, 0.0, {"sigma": 0.2}, tracking=True),  # m
     "root_position": Term(root_position, 0.0, {"sigma": 0.3}, tracking=True),  # m
     "keypoint_velocity": Term(keypoint_velocity, 0.5, {"sigma": 1.0}, tracking=True),  # m/s

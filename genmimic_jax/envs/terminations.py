@@ -7,14 +7,15 @@ mistaken for falls. A threshold of 0 turns its condition off.
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from genmimic_jax.envs import observations
 from genmimic_jax.envs.motion_lib import ReferenceFrame
 from genmimic_jax.envs.physics import PhysicsState
 from genmimic_jax.robot.g1 import constants
 
-END_EFFECTORS = jnp.array([i for i, name in enumerate(constants.KEYPOINT_NAMES)
-                           if constants.KEYPOINT_GROUPS[name] == "end_effector"])
+END_EFFECTORS = np.array([i for i, name in enumerate(constants.KEYPOINT_NAMES)
+                          if constants.KEYPOINT_GROUPS[name] == "end_effector"])
 
 
 def _beyond(error: jax.Array, threshold: float) -> jax.Array:
