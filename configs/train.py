@@ -72,8 +72,8 @@ def quick_g1_run(config: ml_collections.ConfigDict, num_updates: int = 60) -> ml
 
     Smaller networks and less exploration noise, a constant learning rate (the adaptive-KL rule keeps the step tiny
     at small std), servo targets around the default pose and a tighter keypoint-error termination, so that a policy
-    that does not follow the motion fails early. On `cpu_recipe` (`get_config('g1_cpu')`) it is the main job's
-    recipe: its student stays robust to corrupted goal keypoints (a reference-offset student does not).
+    that does not follow the motion fails early. Suits the built-in clip only: on a real walk its termination
+    ends every episode within 0.2 s (benchmarks/RESULTS.md).
     """
     config.env.num_envs = 64
     config.env.action_offset = "default_pose"

@@ -134,7 +134,7 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathli
     print(f"no trained policy given (--config.checkpoint): training one first with the CPU recipe for "
           f"{config.train_minutes:g} minutes (--config.train_minutes). Teacher: PPO, {teacher.env.num_envs} envs, "
           f"{teacher.run.max_minutes:.1f} min; then student: DAgger, {student.run.max_minutes:.1f} min. Each starts "
-          "with about a minute of JIT compilation; a real clip wants --config.train_minutes=60.", flush=True)
+          "with about a minute of JIT compilation; a real clip wants more (a walk: --config.train_minutes=30).", flush=True)
     launch.train(teacher)
     return launch.distill(student)
 
