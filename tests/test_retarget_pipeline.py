@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import configs.retarget
+from genmimic_jax.errors import InputError
 from genmimic_jax.human import synthetic_body_model
 from genmimic_jax.human.io import load_motion
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz
@@ -117,6 +118,34 @@ def test_joint_limits_are_hard(retargeter, robot_as_human):
     assert np.all(qpos[:, 7:] >= lo) and np.all(qpos[:, 7:] <= hi)
 
 
+def deep_squat(num_frames: int, ankle_pitch: float, knee: float = 2.0) -> np.ndarray:
+    """qpos [T, 36] of the G1 squatting with flat feet on the floor, its ankles bent `ankle_pitch` (may be beyond
+    the limit, as a human's can)."""
+    qpos = np.tile(np.concatenate([[0.0, 0.0, constants.DEFAULT_ROOT_HEIGHT, 1, 0, 0, 0], constants.DEFAULT_POSE]),
+                   (num_frames, 1))
+    for side in ("left", "right"):
+        qpos[:, 7 + constants.JOINT_INDEX[f"{side}_knee_joint"]] = knee
+        qpos[:, 7 + constants.JOINT_INDEX[f"{side}_ankle_pitch_joint"]] = ankle_pitch
+        qpos[:, 7 + constants.JOINT_INDEX[f"{side}_hip_pitch_joint"]] = -(knee + ankle_pitch)
+    tree = kinematics.g1_tree()
+    soles = np.asarray(kinematics.sites(tree, body_frames(tree, qpos), tree.site_index(constants.FOOT_SITES)))
+    qpos[:, 2] -= soles[..., 2].min(-1)
+    return qpos.astype(np.float32)
+
+
+def test_ankles_at_their_limit_keep_planted_feet_out_of_the_floor(retargeter):
+    """A squat deeper than the G1's ankles allow: the ankles stop at their limit and the other joints take over
+    (projected Gauss-Newton), instead of the step being clipped at the limit and the toes left in the floor (7 mm
+    when the step was only clipped)."""
+    ankle_lower_limit = constants.JOINT_LIMITS[constants.JOINT_INDEX["left_ankle_pitch_joint"], 0]
+    human = human_from_robot(deep_squat(30, ankle_pitch=ankle_lower_limit - 0.43))
+    result = retargeter([human])[0]
+    ankles = result.motion.qpos[:, [7 + constants.JOINT_INDEX[f"{s}_ankle_pitch_joint"] for s in ("left", "right")]]
+    np.testing.assert_allclose(ankles, ankle_lower_limit, atol=1e-3)
+    assert result.report["foot_penetration_mm"] < 1.0
+    assert result.report["flat_planted_sole_height_mm"]["max_abs"] < 1.0
+
+
 def test_heading_term_jacobian():
     """The heading term's Jacobian matches finite differences of its residual, also for a pelvis pitched far over."""
     rng = np.random.default_rng(0)
@@ -208,6 +237,17 @@ def test_retarget_rejects_bad_motion(retargeter, robot_as_human):
     positions[5, 3] = np.nan
     with pytest.raises(MotionFormatError, match="nan_clip: non-finite position at frame 5"):
         retargeter([HumanMotion(positions=positions, fps=FPS, source="nan_clip")])
+
+
+def test_retarget_refuses_bad_weights_and_diverged_solves(robot_as_human):
+    _, human = robot_as_human
+    config = small_config()
+    config.weights.ground = float("nan")
+    with pytest.raises(InputError, match="config.weights.ground: must be a finite number >= 0, got nan"):
+        pipeline.Retargeter(config)
+    config.weights.ground = 1e30  # overflows float32: the solve cannot stay finite
+    with pytest.raises(InputError, match="robot_as_human: the retargeting solve diverged"):
+        pipeline.Retargeter(config)([human])
 
 
 def test_smpl_parameter_motion(tmp_path, retargeter):

@@ -8,9 +8,11 @@ Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/
 heading, rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal velocity/acceleration
 costs as a banded operator over time, and solves the normal equations with conjugate gradients preconditioned by the
 exact per-frame block inverse (so CG only has the temporal coupling left to resolve): every operation is batched over
-all frames, none is sequential in time. Joint limits are hard: the step is projected into the range, and a
-quadratic penalty on entering a small margin lets the other joints compensate. Two stages: the first tracks the
-targets; the second anchors each planted robot sole where the first stage put it on average (no sliding).
+all frames, none is sequential in time. Joint limits are hard (projected Newton): a joint on a limit that the
+descent direction points beyond is held out of the step, so the other joints compensate, the step is clipped into
+the range, and a quadratic penalty on entering a small margin keeps joints off the limits when it costs little.
+Two stages: the first tracks the targets; the second anchors each planted robot sole where the first stage put it
+on average (no sliding).
 Compile once per (bucket length, iteration counts); the weights are traced, so changing them does not recompile.
 """
 
@@ -33,6 +35,7 @@ NUM_CORNERS = 4  # contact spheres per foot
 # The floor residual is a softplus of the height (m) with this softness, not an active set: an active set switching
 # on and off between Gauss-Newton steps oscillates and can end a step below the floor.
 FLOOR_SOFTNESS = 0.003
+_AT_LIMIT = 1e-4  # rad: a joint this close to a limit counts as on it
 
 
 class Weights(NamedTuple):
@@ -252,14 +255,27 @@ def _blocks_matvec(blocks: dict[tuple[int, int], jax.Array], v: jax.Array) -> ja
     return jnp.concatenate(out, -1)
 
 
-def _invert_spd(matrix: jax.Array) -> jax.Array:
-    """Inverse of small symmetric positive definite matrices [..., n, n] (Gauss-Jordan, unrolled, no pivoting)."""
+def _inverse_cholesky_factor(matrix: jax.Array) -> jax.Array:
+    """L^-1 [..., n, n] for the lower Cholesky factor L of small symmetric positive definite matrices [..., n, n]
+    (A^-1 = L^-T L^-1), unrolled over the entries, each an array over the batch, so XLA fuses the whole of it."""
     n = matrix.shape[-1]
-    work = jnp.concatenate([matrix, jnp.broadcast_to(jnp.eye(n, dtype=matrix.dtype), matrix.shape)], -1)
+    factor = [[None] * n for _ in range(n)]
     for j in range(n):
-        row = work[..., j, :] / work[..., j, j:j + 1]
-        work = (work - work[..., :, j:j + 1] * row[..., None, :]).at[..., j, :].set(row)
-    return work[..., n:]
+        pivot = matrix[..., j, j] - sum(factor[j][k] ** 2 for k in range(j))
+        factor[j][j] = jnp.sqrt(jnp.maximum(pivot, 1e-12))
+        for i in range(j + 1, n):
+            factor[i][j] = (matrix[..., i, j] - sum(factor[i][k] * factor[j][k] for k in range(j))) / factor[j][j]
+    inverse = [[jnp.zeros_like(matrix[..., 0, 0])] * n for _ in range(n)]
+    for i in range(n):
+        inverse[i][i] = 1.0 / factor[i][i]
+        for j in range(i):
+            inverse[i][j] = -sum(factor[i][k] * inverse[k][j] for k in range(j, i)) / factor[i][i]
+    return jnp.stack([jnp.stack(row, -1) for row in inverse], -2)
+
+
+def _gram(matrix: jax.Array) -> jax.Array:
+    """M^T M for small matrices [..., m, n]."""
+    return kinematics.matmul3(jnp.swapaxes(matrix, -1, -2), matrix)
 
 
 def _diagonal_terms(solution: Solution, problem: Problem, weights: Weights):
@@ -368,8 +384,18 @@ def _frame_solver(blocks: dict[tuple[int, int], jax.Array], diagonal: jax.Array)
     """The exact inverse of each frame's 35x35 block (blocks plus `diagonal` [T, 35]), as a function of r [T, 35].
 
     Each limb block couples only to the root and the waist (the arms through the waist joints), so the frame matrix
-    is inverted through the Schur complement of that 9x9 core over the four limbs (6x6 or 7x7 each).
+    is inverted through the Schur complement of that 9x9 core over the four limbs (6x6 or 7x7 each), by Cholesky on
+    the matrix scaled to a unit diagonal. (Gauss-Jordan without pivoting lost the Schur complement to float32
+    error where planted feet carry the root: an indefinite preconditioner, and NaN from the conjugate gradients at
+    `weights.ground=100`.)
     """
+    whole_diagonal = diagonal + jnp.concatenate(
+        [jnp.diagonal(blocks[i, i], axis1=-2, axis2=-1) if (i, i) in blocks else jnp.zeros_like(diagonal[:, s])
+         for i, s in enumerate(BLOCKS)], -1)
+    scale = jax.lax.rsqrt(whole_diagonal)
+    blocks = {(i, j): b * scale[:, BLOCKS[i], None] * scale[:, None, BLOCKS[j]] for (i, j), b in blocks.items()}
+    diagonal = diagonal * scale**2
+
     def block(i, j):
         if (i, j) in blocks:
             return blocks[i, j]
@@ -383,13 +409,16 @@ def _frame_solver(blocks: dict[tuple[int, int], jax.Array], diagonal: jax.Array)
     def with_diagonal(matrix, indices):
         return matrix + jax.vmap(jnp.diag)(diagonal[:, columns(indices)])
 
-    inverses = [_invert_spd(with_diagonal(block(limb, limb), (limb,))) for limb in _LIMBS]
+    # The two legs (and the two arms) are factored as one batch: half the unrolled code to compile.
+    limb_blocks = [with_diagonal(block(limb, limb), (limb,)) for limb in _LIMBS]
+    factors = [f for pair in (limb_blocks[:2], limb_blocks[2:]) for f in _inverse_cholesky_factor(jnp.stack(pair))]
+    inverses = [_gram(factor) for factor in factors]
     couplings = [jnp.concatenate([block(c, limb) for c in _CORE], -2) for limb in _LIMBS]  # [T, 9, n]
     core = jnp.concatenate([jnp.concatenate([block(i, j) for j in _CORE], -1) for i in _CORE], -2)
-    schur = with_diagonal(core, _CORE)
-    for inverse, coupling in zip(inverses, couplings):
-        schur = schur - kinematics.matmul3(kinematics.matmul3(coupling, inverse), jnp.swapaxes(coupling, -1, -2))
-    schur_inverse = _invert_spd(schur)
+    # core - C A^-1 C^T as core - W^T W with W = L^-1 C^T: symmetric, and what is subtracted is positive semidefinite.
+    schur = with_diagonal(core, _CORE) - sum(
+        _gram(kinematics.matmul3(factor, jnp.swapaxes(coupling, -1, -2))) for factor, coupling in zip(factors, couplings))
+    schur_inverse = _gram(_inverse_cholesky_factor(schur))
 
     def solve(r):
         parts = {b: r[:, s] for b, s in enumerate(BLOCKS)}
@@ -402,7 +431,15 @@ def _frame_solver(blocks: dict[tuple[int, int], jax.Array], diagonal: jax.Array)
             out[limb] = y - kinematics.matvec3(inverse, kinematics.matvec3(jnp.swapaxes(coupling, -1, -2), core_z))
         return jnp.concatenate([out[b] for b in range(len(BLOCKS))], -1)
 
-    return solve
+    return lambda r: scale * solve(scale * r)
+
+
+def _free_columns(joints: jax.Array, joint_gradient: jax.Array, lo: jax.Array, hi: jax.Array) -> jax.Array:
+    """[T, 35] 1 for the tangent columns the step may move, 0 for joints on a limit the descent direction points
+    beyond: with them held, the step moves the other joints instead of proposing a move that clipping would undo
+    (a squat deeper than the ankles allow left the toes in the floor when the step was only clipped)."""
+    held = ((joints <= lo + _AT_LIMIT) & (joint_gradient > 0)) | ((joints >= hi - _AT_LIMIT) & (joint_gradient < 0))
+    return jnp.concatenate([jnp.ones(joints.shape[:1] + (6,), joints.dtype), 1.0 - held.astype(joints.dtype)], -1)
 
 
 def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights,
@@ -417,16 +454,18 @@ def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array,
     gradient = (_vjp(lin, lin.weight2 * lin.residual) + diag_g
                 + _temporal_adjoint(_current_differences(solution, problem), problem, weights))
     wv, wa = _temporal_weights(problem, weights)
-    precondition_diag = diag_h + 2 * wv + 6 * wa
-    precondition = _frame_solver(hessian, precondition_diag)
+    lo, hi = jnp.asarray(constants.JOINT_LIMITS[:, 0]), jnp.asarray(constants.JOINT_LIMITS[:, 1])
+    free = _free_columns(solution.joints, gradient[:, 6:], lo, hi)
+    hessian = {(i, j): block * free[:, BLOCKS[i], None] * free[:, None, BLOCKS[j]] for (i, j), block in hessian.items()}
+    precondition = _frame_solver(hessian, free * (diag_h + 2 * wv + 6 * wa) + (1.0 - free))
 
     def matvec(v):
-        return (_blocks_matvec(hessian, v) + diag_h * v
-                + _temporal_adjoint(_diff(v, problem.link), problem, weights))
+        constrained = (_blocks_matvec(hessian, v) + diag_h * v
+                       + _temporal_adjoint(_diff(free * v, problem.link), problem, weights))
+        return free * constrained + (1.0 - free) * v
 
-    step = _pcg(matvec, precondition, -gradient, cg_iterations)
+    step = _pcg(matvec, precondition, -free * gradient, cg_iterations)
     step = step * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(step[:, 3:]), -1, keepdims=True), 1e-9))
-    lo, hi = jnp.asarray(constants.JOINT_LIMITS[:, 0]), jnp.asarray(constants.JOINT_LIMITS[:, 1])
     return Solution(
         root_pos=solution.root_pos + step[:, :3],
         root_rot=solution.root_rot @ kinematics.rotvec_to_matrix(step[:, 3:6]),

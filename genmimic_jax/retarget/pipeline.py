@@ -8,6 +8,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from genmimic_jax.errors import InputError
 from genmimic_jax.human.motion import HumanMotion, validate
 from genmimic_jax.retarget import contact, optimize, report, scale_fit
 from genmimic_jax.retarget.io import RobotMotion
@@ -16,6 +17,9 @@ from genmimic_jax.robot.g1 import constants
 
 def weights_from_config(config: ml_collections.ConfigDict) -> optimize.Weights:
     w = config.weights
+    for name, value in w.items():
+        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+            raise InputError(f"config.weights.{name}: must be a finite number >= 0, got {value!r}")
     keypoint = np.full(len(constants.KEYPOINT_NAMES), w.keypoint, np.float32)
     for names, value in ((report.CALLED_OUT["pelvis"], w.pelvis), (report.CALLED_OUT["feet"], w.feet),
                          (report.CALLED_OUT["hands"], w.hands)):
@@ -98,6 +102,9 @@ class Retargeter:
         results = []
         for item, frames in zip(prepared, solved.slices):
             qpos, points_clip = solved.qpos[frames], solved.points[frames]
+            if not np.isfinite(qpos).all():
+                raise InputError(f"{item.human.source}: the retargeting solve diverged (non-finite joint angles); "
+                                 "the weights in the config (configs/retarget.py) are likely out of range")
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
