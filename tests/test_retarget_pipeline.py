@@ -27,11 +27,16 @@ def small_config():
     return config
 
 
+def standing_qpos(num_frames: int) -> np.ndarray:
+    """qpos [T, 36] of the G1 standing in its default pose at the origin (float64, to be edited)."""
+    return np.tile(np.concatenate([[0.0, 0.0, constants.DEFAULT_ROOT_HEIGHT, 1, 0, 0, 0], constants.DEFAULT_POSE]),
+                   (num_frames, 1))
+
+
 def robot_trajectory(num_frames: int = 60) -> np.ndarray:
     """qpos [T, 36]: standing on the floor, arms and waist swinging, legs still."""
     t = np.arange(num_frames) / FPS
-    qpos = np.tile(np.concatenate([[0.0, 0.0, constants.DEFAULT_ROOT_HEIGHT, 1, 0, 0, 0], constants.DEFAULT_POSE]),
-                   (num_frames, 1))
+    qpos = standing_qpos(num_frames)
     joint = lambda name: 7 + constants.JOINT_INDEX[name]  # noqa: E731
     qpos[:, joint("left_shoulder_pitch_joint")] += 0.8 * np.sin(2 * np.pi * 0.7 * t)
     qpos[:, joint("right_shoulder_pitch_joint")] -= 0.8 * np.sin(2 * np.pi * 0.7 * t)
@@ -121,8 +126,7 @@ def test_joint_limits_are_hard(retargeter, robot_as_human):
 def deep_squat(num_frames: int, ankle_pitch: float, knee: float = 2.0) -> np.ndarray:
     """qpos [T, 36] of the G1 squatting with flat feet on the floor, its ankles bent `ankle_pitch` (may be beyond
     the limit, as a human's can)."""
-    qpos = np.tile(np.concatenate([[0.0, 0.0, constants.DEFAULT_ROOT_HEIGHT, 1, 0, 0, 0], constants.DEFAULT_POSE]),
-                   (num_frames, 1))
+    qpos = standing_qpos(num_frames)
     for side in ("left", "right"):
         qpos[:, 7 + constants.JOINT_INDEX[f"{side}_knee_joint"]] = knee
         qpos[:, 7 + constants.JOINT_INDEX[f"{side}_ankle_pitch_joint"]] = ankle_pitch
@@ -243,7 +247,7 @@ def test_retarget_refuses_bad_weights_and_diverged_solves(robot_as_human):
     _, human = robot_as_human
     config = small_config()
     config.weights.ground = float("nan")
-    with pytest.raises(InputError, match="config.weights.ground: must be a finite number >= 0, got nan"):
+    with pytest.raises(InputError, match=r"config.weights.ground: weight nan is outside \[0, inf\]"):
         pipeline.Retargeter(config)
     config.weights.ground = 1e30  # overflows float32: the solve cannot stay finite
     with pytest.raises(InputError, match="robot_as_human: the retargeting solve diverged"):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import ml_collections
 import numpy as np
 
+from genmimic_jax import limits
 from genmimic_jax.errors import InputError
 from genmimic_jax.human.motion import HumanMotion, validate
 from genmimic_jax.retarget import contact, optimize, report, scale_fit
@@ -18,8 +20,7 @@ from genmimic_jax.robot.g1 import constants
 def weights_from_config(config: ml_collections.ConfigDict) -> optimize.Weights:
     w = config.weights
     for name, value in w.items():
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-            raise InputError(f"config.weights.{name}: must be a finite number >= 0, got {value!r}")
+        limits.check_range(f"config.weights.{name}", "weight", value, 0.0, math.inf, error_type=InputError)
     keypoint = np.full(len(constants.KEYPOINT_NAMES), w.keypoint, np.float32)
     for names, value in ((report.CALLED_OUT["pelvis"], w.pelvis), (report.CALLED_OUT["feet"], w.feet),
                          (report.CALLED_OUT["hands"], w.hands)):
