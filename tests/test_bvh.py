@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from genmimic_jax.human import bvh
 from genmimic_jax.human.motion import MotionFormatError
@@ -56,6 +57,13 @@ def test_forward_kinematics_matches_reference(rig, tmp_path):
     names = [j.name for j in rig.joints]
     toe_to_tip = positions[:, names.index("LeftToe_EndSite")] - positions[:, names.index("LeftToe")]
     np.testing.assert_allclose(np.linalg.norm(toe_to_tip, axis=-1), 5.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("axes", ["ZXY", "XYZ", "YZX", "ZYX", "XZY", "YXZ", "ZX", "Y"])
+def test_euler_matrices_match_scipy(axes):
+    degrees = np.random.default_rng(1).uniform(-200.0, 200.0, (7, 4, len(axes)))
+    expected = Rotation.from_euler(axes, degrees.reshape(-1, len(axes)), degrees=True).as_matrix()
+    np.testing.assert_allclose(bvh.euler_matrices(axes, degrees), expected.reshape(7, 4, 3, 3), atol=1e-12)
 
 
 def test_position_channels_replace_offset(rig):

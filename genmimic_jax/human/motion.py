@@ -116,12 +116,13 @@ def validate(motion: HumanMotion) -> None:
 
 def _bone_lengths(positions: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Median distance over frames from each provided joint to its nearest provided SMPL ancestor."""
-    lengths = {}
-    for joint, name in enumerate(SMPL_JOINT_NAMES):
-        parent = nearest_provided_ancestor(joint, mask)
-        if mask[joint] and parent >= 0:
-            lengths[name] = float(np.median(np.linalg.norm(positions[:, joint] - positions[:, parent], axis=-1)))
-    return lengths
+    pairs = [(joint, nearest_provided_ancestor(joint, mask)) for joint in range(len(SMPL_JOINT_NAMES)) if mask[joint]]
+    pairs = [(joint, parent) for joint, parent in pairs if parent >= 0]
+    if not pairs:
+        return {}
+    joints, parents = (list(column) for column in zip(*pairs))
+    lengths = np.median(np.linalg.norm(positions[:, joints] - positions[:, parents], axis=-1), axis=0)
+    return {SMPL_JOINT_NAMES[joint]: float(length) for joint, length in zip(joints, lengths)}
 
 
 def nearest_provided_ancestor(joint: int, mask: np.ndarray) -> int:
