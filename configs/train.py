@@ -94,7 +94,8 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     The teacher's servo targets are offsets from the reference joints (action 0 plays the clip back), so exploration
     starts from the motion instead of from standing; a few hundred envs, mid-sized networks and fewer epochs keep
     the learning cost near the physics cost; no pushes and the nominal robot (without domain randomisation the
-    same samples follow 1.2-1.6x the frames of the nine Bandai clips, benchmarks/RESULTS.md). For hardware, train
+    same samples follow 1.2-1.6x the frames of the nine Bandai clips, benchmarks/RESULTS.md); adaptive starts within
+    each clip, so that a long clip's many failing bins do not take the short clips' starts. For hardware, train
     longer with `--config.env.randomization.enabled=True`. Every choice is a key, so a GPU run can take any of them.
     """
     config.env.physics = "auto"
@@ -102,6 +103,7 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.env.action_offset = "reference"
     config.env.push.enabled = False
     config.env.randomization.enabled = False
+    config.env.motion.sampling = "adaptive_per_clip"
     config.network.actor_hidden = config.network.critic_hidden = (256, 128)
     config.network.init_log_std = -0.5
     config.ppo.num_updates = 100_000  # the time budget ends a CPU run

@@ -1,5 +1,7 @@
 """Tests of the on-device reference motion library and the built-in synthetic motion."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -140,6 +142,26 @@ def test_adaptive_sampling_prefers_failing_bins(two_clip_lib):
     clip, t = (np.asarray(x) for x in sample(keys, counts, 0.1))
     in_bin = (clip == 0) & (t >= 75) & (t < 100)
     assert abs(np.mean(in_bin) - (0.9 + 0.1 * 0.25 / 6)) < 0.03
+    assert np.all(t <= np.asarray(lib.lengths)[clip] - 2)
+
+
+def test_per_clip_adaptive_sampling_keeps_each_clip_its_share(two_clip_lib):
+    lib = two_clip_lib
+    sample = jax.jit(jax.vmap(functools.partial(lib.sample_adaptive, per_clip=True), in_axes=(0, None, None)))
+    keys = jax.random.split(jax.random.PRNGKey(2), 4000)
+    # Failures in bin 3 of clip 0 (weight 0.25) and a third as many in bin 0 of clip 1 (weight 0.75): pooled, clip 0
+    # would draw 0.1 * 0.25 + 0.9 * 0.75 = 70% of the starts; per clip each clip keeps its weight and its own failing
+    # bin takes 90% of its starts.
+    counts = jnp.zeros(lib.num_bins).at[lib.bin_index(0, 80)].set(3.0).at[lib.bin_index(1, 10)].set(1.0)
+    clip, t = (np.asarray(x) for x in sample(keys, counts, 0.1))
+    assert abs(np.mean(clip == 1) - 0.75) < 0.03
+    in_bin = (clip == 0) & (t >= 75) & (t < 100)
+    assert abs(np.mean(in_bin) - 0.25 * (0.9 + 0.1 / 6)) < 0.03
+    # A clip without failures keeps its share, spread over its bins.
+    counts = jnp.zeros(lib.num_bins).at[lib.bin_index(1, 10)].set(5.0)
+    clip, t = (np.asarray(x) for x in sample(keys, counts, 0.1))
+    assert abs(np.mean(clip == 0) - 0.25) < 0.03
+    assert np.ptp(np.bincount(t[clip == 0] // 25, minlength=6)) < 0.4 * np.sum(clip == 0) / 6
     assert np.all(t <= np.asarray(lib.lengths)[clip] - 2)
 
 

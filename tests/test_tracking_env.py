@@ -299,3 +299,29 @@ def test_anchored_keypoint_term_ignores_drift_and_the_world_terms_do_not(env):
     dropped = drifted.replace(keypoints=drifted.keypoints.at[:, hand, 2].add(-0.3))
     fails = jax.vmap(terminations.compute_failures, in_axes=(0, 0, None))(dropped, refs, drift_blind)
     assert np.all(np.asarray(fails["end_effector_height"]))
+
+
+def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity():
+    config = tracking_config.default_config()
+    config.num_envs = NUM_ENVS
+    config.action_offset = "reference"
+    config.randomization.enabled = config.push.enabled = False
+    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
+    config.noise.goal_drift_speed = 0.2
+    env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=2.0, yaw=0.5)]))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(3))
+    step = jax.jit(env.step)
+    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
+    shifts = []
+    for _ in range(10):
+        state = step(state, jnp.zeros((NUM_ENVS, env.action_size)))
+        assert not np.any(np.asarray(state.done))
+        goal_shift = np.asarray(state.obs["actor"][:, actor["goal_keypoints"]]
+                                - state.obs["privileged"][:, privileged["goal_keypoints"]]).reshape(NUM_ENVS, -1, 3)
+        np.testing.assert_allclose(goal_shift, np.broadcast_to(goal_shift[:, :1], goal_shift.shape), atol=1e-5)
+        shifts.append(goal_shift[:, 0])
+    # In the heading frame, so compare speeds: |shift| grows linearly, at most 0.2 m/s, differently per env.
+    speeds = np.linalg.norm(np.stack(shifts), axis=-1) / (np.arange(1, 11)[:, None] * config.ctrl_dt)
+    np.testing.assert_allclose(speeds, np.broadcast_to(speeds[:1], speeds.shape), rtol=1e-3, atol=1e-4)
+    assert np.all(speeds[0] <= 0.2) and np.ptp(speeds[0]) > 0.01
+    np.testing.assert_allclose(np.stack(shifts)[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright

@@ -10,7 +10,7 @@ corrupted by the evaluation's noise suite) while rewards still score against the
 
 Start sampling is uniform (clip by weight, frame uniform) or adaptive: every clip is cut into bins of
 `bin_seconds`, failures are counted per bin (the counts live in the environment state) and bins that fail more are
-started from more often, as BeyondMimic does.
+started from more often, as BeyondMimic does, pooled over the whole set or within each clip.
 """
 
 from __future__ import annotations
@@ -121,20 +121,30 @@ class MotionLib:
         t = jax.random.randint(t_rng, (), 0, self.lengths[clip] - 1)
         return clip, t
 
-    def sample_adaptive(self, rng: jax.Array, fail_counts: jax.Array,
-                        uniform_ratio: float) -> tuple[jax.Array, jax.Array]:
+    def sample_adaptive(self, rng: jax.Array, fail_counts: jax.Array, uniform_ratio: float,
+                        per_clip: bool = False) -> tuple[jax.Array, jax.Array]:
         """A start (clip, frame) with bin probability mixing the clip weights and the failure counts.
 
-        P(bin) = uniform_ratio * base(bin) + (1 - uniform_ratio) * fail(bin) / sum(fail), where base spreads each
-        clip's weight evenly over its bins; without any failure yet P = base. The frame is uniform within the bin.
+        P(bin) = uniform_ratio * base(bin) + (1 - uniform_ratio) * adaptive(bin), where base spreads each clip's
+        weight evenly over its bins. Pooled (`per_clip` False), adaptive(bin) = fail(bin) / sum(fail) over every
+        clip, so a long clip with many failing bins draws most starts. Per clip, adaptive(bin) = weight(clip) *
+        fail(bin) / sum(fail of its clip): each clip keeps its weight's share of the starts and its failing bins
+        share them. Without failures (in the set, or in the clip) adaptive = base. The frame is uniform within the bin.
         """
         bin_rng, t_rng = jax.random.split(rng)
         valid = self.bin_valid()
         valid_per_clip = valid.reshape(self.num_clips, self.bins_per_clip).sum(axis=1)
         base = (valid.reshape(self.num_clips, -1) * (self.weights / valid_per_clip)[:, None]).reshape(-1)
         fails = jnp.where(valid, fail_counts, 0.0)
-        total = jnp.sum(fails)
-        adaptive = jnp.where(total > 0, fails / jnp.where(total > 0, total, 1.0), base)
+        if per_clip:
+            fails = fails.reshape(self.num_clips, self.bins_per_clip)
+            clip_fails = jnp.sum(fails, axis=1, keepdims=True)
+            within = fails / jnp.where(clip_fails > 0, clip_fails, 1.0)
+            adaptive = jnp.where(clip_fails > 0, self.weights[:, None] * within,
+                                 base.reshape(self.num_clips, -1)).reshape(-1)
+        else:
+            total = jnp.sum(fails)
+            adaptive = jnp.where(total > 0, fails / jnp.where(total > 0, total, 1.0), base)
         probs = uniform_ratio * base + (1.0 - uniform_ratio) * adaptive
         flat = jax.random.categorical(bin_rng, jnp.where(valid, jnp.log(probs), -jnp.inf))
         clip, b = flat // self.bins_per_clip, flat % self.bins_per_clip

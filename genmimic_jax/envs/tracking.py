@@ -30,8 +30,10 @@ from genmimic_jax.robot.g1 import model as g1_model
 
 FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "nan")
 ACTION_OFFSETS = ("default_pose", "reference")
+SAMPLINGS = ("uniform", "adaptive", "adaptive_per_clip")
 # Per-episode info that a restart replaces.
-_EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown")
+_EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown",
+                 "goal_drift")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -50,7 +52,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.action_offset = "default_pose"
 
     config.motion = ml_collections.ConfigDict()
-    config.motion.sampling = "adaptive"  # "uniform" or "adaptive" (per-bin failure counts)
+    # "uniform", "adaptive" (per-bin failure counts, pooled over the set) or "adaptive_per_clip" (each clip keeps
+    # its weight's share of the starts, its failing bins share them)
+    config.motion.sampling = "adaptive"
     config.motion.bin_seconds = 1.0
     config.motion.uniform_ratio = 0.1  # share of adaptive starts drawn from the clip weights
     config.motion.failure_decay = 0.999  # per control step decay of the failure counts
@@ -70,6 +74,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.noise.joint_pos = 0.01
     config.noise.joint_vel = 0.5
     config.noise.goal_keypoints = 0.02  # m
+    # The actor's goal keypoints slide horizontally at a speed drawn per episode from U(0, s) m/s in a random
+    # direction (the noise suite's `drift`, a generated video's camera drift); 0: off.
+    config.noise.goal_drift_speed = 0.0
 
     config.randomization = ml_collections.ConfigDict()
     config.randomization.enabled = True  # per-env physics parameters; False runs the nominal model
@@ -128,8 +135,8 @@ class TrackingEnv:
                              f"{1.0 / config.ctrl_dt} Hz; build it with fps=1/ctrl_dt")
         if config.action_offset not in ACTION_OFFSETS:
             raise ValueError(f"config.action_offset must be one of {ACTION_OFFSETS}, got {config.action_offset!r}")
-        if config.motion.sampling not in ("uniform", "adaptive"):
-            raise ValueError(f"config.motion.sampling must be 'uniform' or 'adaptive', got {config.motion.sampling!r}")
+        if config.motion.sampling not in SAMPLINGS:
+            raise ValueError(f"config.motion.sampling must be one of {SAMPLINGS}, got {config.motion.sampling!r}")
         self.simulator = physics_backends.make(config.physics, mj_model, config.substeps, config.physics_threads)
         self.nominal = randomization.Nominal.from_model(mj_model)
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
@@ -199,7 +206,8 @@ class TrackingEnv:
 
     def observe(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array, last_action: jax.Array,
                 history: jax.Array, params: randomization.PhysicsParams,
-                noise_rng: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
+                noise_rng: jax.Array | None = None,
+                goal_shift: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
         """Observations of one robot at reference frame `frame` of `clip`, and the history to carry on.
 
         Args:
@@ -209,6 +217,7 @@ class TrackingEnv:
           history: [history_length, proprio size] past noisy proprio vectors, most recent first.
           params: the environment's physics parameters (privileged).
           noise_rng: key for the actor's observation noise; None for noise-free observations.
+          goal_shift: [3] world offset added to the actor's goal keypoints with the noise (their drift so far).
 
         Returns:
           {'actor': [A], 'privileged': [P]} and the history with this step's proprio pushed in front.
@@ -225,6 +234,8 @@ class TrackingEnv:
                 proprio_rng, proprio_vec.shape, minval=-1.0, maxval=1.0)
             noisy_goal = goal + self.config.noise.goal_keypoints * jax.random.uniform(
                 goal_rng, goal.shape, minval=-1.0, maxval=1.0)
+            if goal_shift is not None:
+                noisy_goal = noisy_goal + observations.to_heading(goal_shift, physics.qpos[3:7])
         actor_values = dict(zip(observations.PROPRIO_BLOCKS, jnp.split(
             noisy_proprio, np.cumsum([b.size for b in observations.proprio_layout().blocks])[:-1])))
         actor = self.obs_layout["actor"].assemble(
@@ -253,13 +264,18 @@ class TrackingEnv:
     def _sample_start(self, rng: jax.Array, fail_counts: jax.Array) -> tuple[jax.Array, jax.Array]:
         if self.config.motion.sampling == "uniform":
             return self.motion_lib.sample_uniform(rng)
-        return self.motion_lib.sample_adaptive(rng, fail_counts, self.config.motion.uniform_ratio)
+        return self.motion_lib.sample_adaptive(rng, fail_counts, self.config.motion.uniform_ratio,
+                                               per_clip=self.config.motion.sampling == "adaptive_per_clip")
 
     def _start_one(self, rng: jax.Array, fail_counts: jax.Array):
         """A fresh episode on a reference state: its MJX data, physics and episode info."""
         cfg = self.config
         start_rng, param_rng, push_rng = jax.random.split(rng, 3)
         clip, frame = self._sample_start(start_rng, fail_counts)
+        goal_drift = jnp.zeros(3)
+        if cfg.noise.goal_drift_speed > 0:  # keys split only then, so runs without drift keep their samples
+            param_rng, drift_rng = jax.random.split(param_rng)
+            goal_drift = _horizontal_velocity(drift_rng, cfg.noise.goal_drift_speed)
         params = (randomization.sample_params(param_rng, self.nominal, cfg) if cfg.randomization.enabled
                   else randomization.nominal_params(self.nominal))
         ref = self.motion_lib.frame(clip, frame)
@@ -276,6 +292,7 @@ class TrackingEnv:
             "history": jnp.tile(proprio[None], (cfg.history_length, 1)),
             "params": params,
             "push_countdown": self._push_interval(push_rng),
+            "goal_drift": goal_drift,
         }
         return data, physics, episode
 
@@ -283,8 +300,9 @@ class TrackingEnv:
         """`state` with the observations of `physics` and the history advanced (all envs)."""
         info = state.info
         rng, noise_rng = jax.vmap(jax.random.split, out_axes=1)(info["rng"])
+        goal_shift = info["goal_drift"] * (info["steps"] * self.config.ctrl_dt)[:, None]
         obs, history = jax.vmap(self.observe)(physics, info["clip"], info["frame"], info["last_action"],
-                                              info["history"], info["params"], noise_rng)
+                                              info["history"], info["params"], noise_rng, goal_shift)
         return state.replace(obs=obs, info=dict(info, rng=rng, history=history))
 
     def _push_interval(self, rng: jax.Array) -> jax.Array:
@@ -357,3 +375,11 @@ def _select(mask: jax.Array, on_true, on_false):
     def where(a, b):
         return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1)), a, b)
     return jax.tree.map(where, on_true, on_false)
+
+
+def _horizontal_velocity(rng: jax.Array, max_speed: float) -> jax.Array:
+    """A world velocity [3] of speed U(0, max_speed) in a uniformly random horizontal direction."""
+    speed_rng, angle_rng = jax.random.split(rng)
+    speed = jax.random.uniform(speed_rng, (), maxval=max_speed)
+    angle = jax.random.uniform(angle_rng, (), maxval=2.0 * jnp.pi)
+    return speed * jnp.array([jnp.cos(angle), jnp.sin(angle), 0.0])

@@ -37,11 +37,13 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
     if "ppo" not in teacher_config:
         raise ValueError(f"{config.teacher_dir}: not a teacher run of experiments.train")
     config = ml_collections.ConfigDict(config.to_dict())
-    num_envs = config.env.num_envs
+    student_env = config.env
     config.env_name = teacher_config["env_name"]
     config.env = env_factory.stored_env_config(teacher_config["env_name"], teacher_config["env"])
-    if num_envs > 0:
-        config.env.num_envs = num_envs
+    if student_env.num_envs > 0:
+        config.env.num_envs = student_env.num_envs
+    if "noise" in config.env and "noise" in student_env:
+        config.env.noise = student_env.noise
     config.motion_dir = config.motion_dir or teacher_config["motion_dir"]
     config.teacher = ml_collections.ConfigDict({
         "run_dir": str(config.teacher_dir), "step": saved.step, "actor_obs": teacher.obs_key,
