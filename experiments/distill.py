@@ -3,7 +3,8 @@
     python -m experiments.distill --config=configs/distill.py --config.teacher_dir=runs/teacher \\
         --config.name=student [--config.dagger.num_updates=1000] [--config.env.num_envs=4096]
 
-The student trains in the teacher's environment (its config.json) on the 'actor' observations.
+The student trains in the teacher's environment (its config.json) on the 'actor' observations, with its own
+observation noise (`env.noise` of configs/distill.py, e.g. drifting goals).
 """
 
 from absl import logging
