@@ -434,6 +434,11 @@ def _frame_solver(blocks: dict[tuple[int, int], jax.Array], diagonal: jax.Array)
     return lambda r: scale * solve(scale * r)
 
 
+# With the line search, each frame takes the longest of these steps that does not raise its point cost (the last
+# one if none does): a Gauss-Newton step that overshoots where floor and contact terms switch on is cut short.
+STEP_SCALES = (1.0, 0.5, 0.25)
+
+
 def _free_columns(joints: jax.Array, joint_gradient: jax.Array, lo: jax.Array, hi: jax.Array) -> jax.Array:
     """[T, 35] 1 for the tangent columns the step may move, 0 for joints on a limit the descent direction points
     beyond: with them held, the step moves the other joints instead of proposing a move that clipping would undo
@@ -443,7 +448,7 @@ def _free_columns(joints: jax.Array, joint_gradient: jax.Array, lo: jax.Array, h
 
 
 def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights,
-                       cg_iterations: int, max_step: float) -> Solution:
+                       cg_iterations: int, max_step: float, line_search: bool = False) -> Solution:
     lin = _linearize(solution, problem, anchors, weights)
     diag_h, diag_g = _diagonal_terms(solution, problem, weights)
     hessian = _gauss_newton_blocks(lin)
@@ -466,11 +471,30 @@ def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array,
 
     step = _pcg(matvec, precondition, -free * gradient, cg_iterations)
     step = step * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(step[:, 3:]), -1, keepdims=True), 1e-9))
+    if not line_search:
+        return _moved(solution, step)
+    candidates = [_moved(solution, scale * step) for scale in STEP_SCALES]
+    costs = jnp.stack([_frame_cost(c, problem, anchors, weights) for c in candidates[:-1]])  # [S - 1, T]
+    current = jnp.sum(lin.weight2 * lin.residual**2, axis=(1, 2)) + heading_residual**2
+    longest = jnp.argmax(jnp.concatenate([costs <= current, jnp.ones_like(costs[:1], bool)]), axis=0)  # [T]
+    frames = jnp.arange(longest.shape[0])
+    return jax.tree.map(lambda *xs: jnp.stack(xs)[longest, frames], *candidates)
+
+
+def _moved(solution: Solution, step: jax.Array) -> Solution:
+    lo, hi = jnp.asarray(constants.JOINT_LIMITS[:, 0]), jnp.asarray(constants.JOINT_LIMITS[:, 1])
     return Solution(
         root_pos=solution.root_pos + step[:, :3],
         root_rot=solution.root_rot @ kinematics.rotvec_to_matrix(step[:, 3:6]),
         joints=jnp.clip(solution.joints + step[:, 6:], lo, hi),
     )
+
+
+def _frame_cost(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights) -> jax.Array:
+    """[T] each frame's point and heading cost (the terms that couple no frames)."""
+    lin = _linearize(solution, problem, anchors, weights)
+    heading, _ = _heading_term(solution, problem, weights)
+    return jnp.sum(lin.weight2 * lin.residual**2, axis=(1, 2)) + heading**2
 
 
 def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
@@ -490,15 +514,16 @@ def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
     return jax.vmap(per_foot, in_axes=(1, 1, 1), out_axes=1)(sole_xy, run, planted)
 
 
-@functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations"))
+@functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations", "line_search"))
 def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
-          contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0) -> tuple[jax.Array, jax.Array]:
+          contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0,
+          line_search: bool = False) -> tuple[jax.Array, jax.Array]:
     """Runs both stages from `init`; returns qpos [T, 36] and the points [T, P, 3] (keypoints, soles, corners).
 
     One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends.
     """
     step = functools.partial(_gauss_newton_step, problem=problem, weights=weights, cg_iterations=cg_iterations,
-                             max_step=max_step)
+                             max_step=max_step, line_search=line_search)
 
     def body(i, carry):
         solution, anchors = carry
@@ -521,14 +546,14 @@ def _weight_shapes() -> Weights:
 
 
 @functools.cache
-def compiled_solve(length: int, track_iterations: int, contact_iterations: int,
-                   cg_iterations: int) -> jax.stages.Compiled:
+def compiled_solve(length: int, track_iterations: int, contact_iterations: int, cg_iterations: int,
+                   line_search: bool = False) -> jax.stages.Compiled:
     """`solve` compiled for batches of `length` frames, once per process and arguments; call it as
     `compiled(problem, init, weights, max_step=...)` (float32 arrays; weights and max_step are traced)."""
     problem, init, _ = pack([], length)
     return solve.lower(problem, init, _weight_shapes(), track_iterations=track_iterations,
                        contact_iterations=contact_iterations, cg_iterations=cg_iterations,
-                       max_step=np.float32(1.0)).compile()
+                       max_step=np.float32(1.0), line_search=line_search).compile()
 
 
 def bucket_length(num_frames: int, minimum: int = 64) -> int:

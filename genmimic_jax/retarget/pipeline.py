@@ -88,7 +88,7 @@ class Retargeter:
         """The solver for batches padded to `length` frames (compiled once per process, length and iterations)."""
         config = self.config
         return optimize.compiled_solve(length, config.track_iterations, config.contact_iterations,
-                                       config.cg_iterations)
+                                       config.cg_iterations, config.line_search)
 
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
         """Solves clips packed into one batch padded to `length` frames."""
