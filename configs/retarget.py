@@ -11,7 +11,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.cg_iterations = 8
     config.max_step = 1.0  # largest rotational change per step and frame (rad)
     # Per-frame line search (steps 1, 1/2, 1/4): with contact_iterations=6 it keeps the shared dance-short clip's
-    # single-leg squat out of the floor (worst foot 20.7 -> 6.6 mm below it) for 1.7x the CPU time per frame
+    # single-leg squat out of the floor (worst foot 20.7 -> 6.6 mm below it) for 1.6-1.9x the solve time
     # (benchmarks/RESULTS.md), so it is off by default.
     config.line_search = False
     config.min_bucket = 64  # padded lengths are min_bucket * {1, 1.25, 1.5, 1.75} * 2^k frames

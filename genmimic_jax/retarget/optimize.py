@@ -474,8 +474,9 @@ def _gauss_newton_step(solution: Solution, problem: Problem, anchors: jax.Array,
     if not line_search:
         return _moved(solution, step)
     candidates = [_moved(solution, scale * step) for scale in STEP_SCALES]
-    costs = jnp.stack([_frame_cost(c, problem, anchors, weights) for c in candidates[:-1]])  # [S - 1, T]
-    current = jnp.sum(lin.weight2 * lin.residual**2, axis=(1, 2)) + heading_residual**2
+    costs = jnp.stack([_frame_cost(_linearize(c, problem, anchors, weights), _heading_term(c, problem, weights)[0])
+                       for c in candidates[:-1]])  # [S - 1, T]
+    current = _frame_cost(lin, heading_residual)
     longest = jnp.argmax(jnp.concatenate([costs <= current, jnp.ones_like(costs[:1], bool)]), axis=0)  # [T]
     frames = jnp.arange(longest.shape[0])
     return jax.tree.map(lambda *xs: jnp.stack(xs)[longest, frames], *candidates)
@@ -490,11 +491,9 @@ def _moved(solution: Solution, step: jax.Array) -> Solution:
     )
 
 
-def _frame_cost(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights) -> jax.Array:
+def _frame_cost(lin: Linearization, heading_residual: jax.Array) -> jax.Array:
     """[T] each frame's point and heading cost (the terms that couple no frames)."""
-    lin = _linearize(solution, problem, anchors, weights)
-    heading, _ = _heading_term(solution, problem, weights)
-    return jnp.sum(lin.weight2 * lin.residual**2, axis=(1, 2)) + heading**2
+    return jnp.sum(lin.weight2 * lin.residual**2, axis=(1, 2)) + heading_residual**2
 
 
 def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
