@@ -1,6 +1,5 @@
 """Retargeting end to end on small synthetic motions: a scaled-up G1 as the human, and an SMPL parameter file."""
 
-import dataclasses
 import json
 
 import jax.numpy as jnp
@@ -11,7 +10,7 @@ import configs.retarget
 from genmimic_jax.errors import InputError
 from genmimic_jax.human import synthetic_body_model
 from genmimic_jax.human.io import load_motion
-from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz
+from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz, trim
 from genmimic_jax.human.skeleton import JOINT_INDEX, SMPL_JOINT_NAMES
 from genmimic_jax.retarget import contact, dataset, io, kinematics, optimize, pipeline, scale_fit
 from genmimic_jax.robot.g1 import constants
@@ -156,8 +155,7 @@ def test_line_search_keeps_a_squat_beyond_reach_out_of_the_floor(shared_dir):
     the G1's ankle range: plain Gauss-Newton steps overshoot where the floor and contact terms switch on and leave a
     foot 58 mm below the floor in this window; the per-frame line search keeps it within 10 mm."""
     human = load_motion(shared_dir / "motions" / "bandai_namco" / "dataset-1_dance-short_normal_001.bvh")
-    frames = slice(1180, 1300)
-    window = dataclasses.replace(human, positions=human.positions[frames], orientations=human.orientations[frames])
+    window = trim(human, 1180, 1300)
     config = configs.retarget.get_config()
     config.line_search, config.contact_iterations = True, 6
     report = pipeline.Retargeter(config)([window])[0].report
