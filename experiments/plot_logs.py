@@ -27,12 +27,19 @@ _OUT = flags.DEFINE_string("out", None, "PNG path (default: <logdir>/curves.png)
 _TAGS = flags.DEFINE_list("tags", None, "scalar tags to plot (default: the main training curves present)")
 
 
-def plot(logdir: pathlib.Path, out: pathlib.Path, tags: list[str] | None = None) -> list[str]:
-    """Writes a grid of curves (one panel per tag, one line per run) to `out`; returns the tags plotted."""
+def read_runs(logdir: pathlib.Path) -> dict[str, dict]:
+    """{run name: {tag: (steps, values)}} for each outermost folder of event files under `logdir`, with the event
+    files below it (a run's evaluations, `experiments.evaluate --config.log_to_run`, are in <run>/logs/evaluation)."""
     event_dirs = sorted({path.parent for path in logdir.rglob("events.out.tfevents.*")})
     if not event_dirs:
         raise LogReadError(f"{logdir}: no TensorBoard event files")
-    runs = {str(d.relative_to(logdir)) if d != logdir else logdir.name: read_scalars(d) for d in event_dirs}
+    runs = [d for d in event_dirs if not any(other in d.parents for other in event_dirs)]
+    return {str(d.relative_to(logdir)) if d != logdir else logdir.name: read_scalars(d) for d in runs}
+
+
+def plot(logdir: pathlib.Path, out: pathlib.Path, tags: list[str] | None = None) -> list[str]:
+    """Writes a grid of curves (one panel per tag, one line per run) to `out`; returns the tags plotted."""
+    runs = read_runs(logdir)
     available = sorted(set().union(*runs.values()))
     wanted = tags or [tag for tag in DEFAULT_TAGS if tag in available]
     missing = [tag for tag in wanted if tag not in available]

@@ -107,3 +107,22 @@ def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'empty'}: no TensorBoard event files"]
+
+
+def test_plot_logs_draws_a_runs_evaluations_as_that_run(tmp_path):
+    """`experiments.evaluate --config.log_to_run` writes into <run>/logs/evaluation; the plot keeps one run (one
+    colour, one legend entry) per training run, its eval/* curves included."""
+    from experiments import evaluate, plot_logs
+
+    for name, value in (("pooled", 1.0), ("per_clip", 2.0)):
+        logs = tmp_path / name / "logs"
+        writer = metrics_log.Logger(logs, total_updates=2)
+        writer.write(1, {"episode/length": value})
+        writer.close()
+        evaluate.log_to_run({"success_rate": 10 * value}, tmp_path / name, step=2)
+    runs = plot_logs.read_runs(tmp_path)
+    assert sorted(runs) == ["per_clip/logs", "pooled/logs"]
+    assert runs["pooled/logs"]["eval/success_rate"][1].tolist() == [10.0]
+    assert runs["per_clip/logs"]["episode/length"][1].tolist() == [2.0]
+    assert list(plot_logs.read_runs(tmp_path / "pooled" / "logs")) == ["logs"]
+    assert plot_logs.plot(tmp_path, tmp_path / "curves.png", ["episode/length", "eval/success_rate"])
