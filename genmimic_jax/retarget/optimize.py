@@ -259,7 +259,7 @@ def _inverse_cholesky_factor(matrix: jax.Array) -> jax.Array:
     """L^-1 [..., n, n] for the lower Cholesky factor L of small symmetric positive definite matrices [..., n, n]
     (A^-1 = L^-T L^-1), unrolled over the entries, each an array over the batch. Each column of L and each row of
     L^-1 is materialised (`optimization_barrier`) before later entries use it, which bounds what XLA fuses into one
-    kernel: the whole solve then runs 1.19x faster on 2 cores (1.02-1.05x less CPU; benchmarks/RESULTS.md)."""
+    kernel: the steady solve then runs 1.19x faster on 2 cores (1.02-1.04x less CPU; benchmarks/RESULTS.md)."""
     n = matrix.shape[-1]
     factor = [[None] * n for _ in range(n)]
     for j in range(n):
