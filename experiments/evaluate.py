@@ -25,21 +25,19 @@ BACKENDS = ("mujoco", "mjx")
 def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format: str) -> list[str]:
     """Videos of the first clips' rollouts over their whole clip (reference ghost, goal keypoints as spheres, a
     fall marked); returns lines to print."""
-    import numpy as np
-
+    from genmimic_jax.eval import evaluate
     from genmimic_jax.viz import render
 
     lib = report.motion_lib
-    goals, reference = np.asarray(lib.goal_keypoints), np.asarray(lib.frames.qpos)
     lines = []
-    (output_dir / "videos").mkdir(parents=True, exist_ok=True)
     for n, name in enumerate(report.clip_names[:max_clips]):
-        end, length = int(report.rollout.last_frame()[n]) + 1, int(lib.lengths[n])
+        end = int(report.rollout.last_frame()[n]) + 1
         failed_at = int(report.rollout.failed_at[n])
-        path = output_dir / "videos" / f"{name}.{video_format}"
+        path = output_dir / "videos" / f"{evaluate.safe_name(name)}.{video_format}"
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            render.render(report.rollout.qpos[n, :end], lib.fps, path, goals[n, :length],
-                          reference_qpos=reference[n, :length], failed_at=failed_at if failed_at >= 0 else None)
+            render.render(report.rollout.qpos[n, :end], lib.fps, path, lib.clip_goals(n),
+                          reference_qpos=lib.clip_frames(n).qpos, failed_at=failed_at if failed_at >= 0 else None)
         except render.RenderUnavailable as error:
             return lines + [f"video skipped: {error}"]
         lines.append(f"wrote {path}")

@@ -141,8 +141,6 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path) -> pathli
 
 def run(config, overwrite: bool = False) -> dict:
     """Runs every stage; returns the summary (also written to summary.json)."""
-    import numpy as np
-
     from genmimic_jax.eval import evaluate, metrics
     from genmimic_jax.rl.policy import load_policy
     from genmimic_jax.export import onnx_export, sim2sim
@@ -220,9 +218,9 @@ def run(config, overwrite: bool = False) -> dict:
 
     stages.begin("sim2sim", "the ONNX policy in plain C MuJoCo (numpy + onnxruntime, no JAX) on the same motion")
     lib = report.motion_lib
-    length = int(lib.lengths[0])
-    reference = {key: np.asarray(getattr(lib.frames, key)[0, :length]) for key in ("qpos", "qvel", "keypoints")}
-    goals = np.asarray(lib.goal_keypoints[0, :length])
+    clip = lib.clip_frames(0)
+    reference = {key: getattr(clip, key) for key in ("qpos", "qvel", "keypoints")}
+    goals = lib.clip_goals(0)
     if policy.obs_key != "actor":
         print(f"skipped: the {saved.kind} policy reads the simulator-only '{policy.obs_key}' observation")
         summary["sim2sim"] = None
@@ -237,7 +235,7 @@ def run(config, overwrite: bool = False) -> dict:
             other_name = "JAX policy, mjx"
             other = Evaluator(evaluate.make_env(saved.run_config["env"], [result.motion]), policy.inference_fn(),
                               policy.obs_key, "mjx")()
-        comparison = sim2sim.compare(reference["keypoints"], c_run.keypoints, other.keypoints[0, :length], lib.fps)
+        comparison = sim2sim.compare(reference["keypoints"], c_run.keypoints, other.keypoints[0, :len(goals)], lib.fps)
         plots.plot_divergence(comparison["seconds"], {"ONNX in C MuJoCo vs reference": comparison["c_error"],
                                                       f"{other_name} vs reference": comparison["other_error"],
                                                       "ONNX run vs the other run": comparison["divergence"]},

@@ -95,13 +95,11 @@ def run_policy(policy_path: str, motion) -> tuple[np.ndarray, float, int | None,
     policy = sim2sim.OnnxPolicy(policy_path)
     fps = 1.0 / policy.control_dt
     lib = MotionLib.from_clips([motion], fps=fps)
-    length = int(lib.lengths[0])
-    reference_qpos = np.asarray(lib.frames.qpos[0, :length])
-    goals = np.asarray(lib.goal_keypoints[0, :length])
+    reference, goals = lib.clip_frames(0), lib.clip_goals(0)
     substeps = int(round(policy.control_dt / g1_model.load_model().opt.timestep))
-    result = sim2sim.run(policy_path, reference_qpos, np.asarray(lib.frames.qvel[0, :length]), goals, substeps)
+    result = sim2sim.run(policy_path, reference.qpos, reference.qvel, goals, substeps)
     fallen = np.flatnonzero(result.qpos[:, 2] < FALLEN_PELVIS_HEIGHT_M)
-    return result.qpos, fps, int(fallen[0]) if len(fallen) else None, reference_qpos, goals
+    return result.qpos, fps, int(fallen[0]) if len(fallen) else None, reference.qpos, goals
 
 
 def scene_tracks(render):

@@ -35,10 +35,11 @@ def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_ev
     lib = env.motion_lib
     assert first.qpos.shape == (2, lib.max_length, constants.QPOS_SIZE)
     # Frame 0 is the reference's first frame, and the first observation sees the robot standing on it.
-    np.testing.assert_allclose(first.qpos[:, 0], np.asarray(lib.frames.qpos[:, 0]), atol=1e-6)
+    first_frames = np.stack([lib.clip_frames(n).qpos[0] for n in range(lib.num_clips)])
+    np.testing.assert_allclose(first.qpos[:, 0], first_frames, atol=1e-6)
     proprio = observations.proprio_layout()
     joint_pos = first.obs[:, 0, proprio.slices["joint_pos"]]
-    np.testing.assert_allclose(joint_pos, np.asarray(lib.frames.qpos[:, 0, 7:]) - constants.DEFAULT_POSE, atol=1e-5)
+    np.testing.assert_allclose(joint_pos, first_frames[:, 7:] - constants.DEFAULT_POSE, atol=1e-5)
     # The small random policy keeps the robots up over these short clips.
     np.testing.assert_array_equal(first.failed_at, [-1, -1])
     np.testing.assert_array_equal(first.last_frame(), np.asarray(lib.lengths) - 1)
@@ -61,12 +62,8 @@ def test_corrupted_goals_change_only_what_the_policy_sees(setup, mujoco_evaluato
     corrupted = evaluate.corrupt_goals(lib, "jitter", 0.05, seed=0)
     for clean, noisy in zip(jax.tree.leaves(lib.frames), jax.tree.leaves(corrupted.frames)):
         np.testing.assert_array_equal(np.asarray(noisy), np.asarray(clean))
-    goals, clean_goals = np.asarray(corrupted.goal_keypoints), np.asarray(lib.goal_keypoints)
-    moved = np.linalg.norm(goals - clean_goals, axis=-1)
-    short = int(lib.lengths[0])
-    assert moved[0, :short].mean() > 0.03
-    # Padding repeats the clip's last (corrupted) frame.
-    np.testing.assert_array_equal(goals[0, short:], np.broadcast_to(goals[0, short - 1], goals[0, short:].shape))
+    for clip in range(lib.num_clips):
+        assert np.linalg.norm(corrupted.clip_goals(clip) - lib.clip_goals(clip), axis=-1).mean() > 0.03
     # The policy sees the corrupted goals; its proprioception starts the same.
     clean_run, noisy_run = mujoco_evaluator(), mujoco_evaluator(corrupted)
     slices = env.obs_layout["actor"].slices
@@ -136,3 +133,12 @@ def test_evaluation_judges_every_run_by_the_default_failure_limits():
     config = evaluate.eval_env_config(trained.to_dict(), num_clips=3)
     assert config.termination == tracking_config.termination_config()
     assert config.num_envs == 3 and not config.randomization.enabled and not config.push.enabled
+
+
+def test_clip_names_keep_their_folders_in_output_paths(tmp_path):
+    """A dataset's clips are named by relative path: equal file names in two folders must not share a rollout."""
+    paths = evaluate.report_paths(tmp_path, ["CMU/01/walk", "KIT/3/walk", "jump.npz", "../../etc/x y", "/abs/z"])
+    rollouts = sorted(path.relative_to(tmp_path / "rollouts").as_posix() for path, kind in paths.values()
+                      if kind == "rollout")
+    assert rollouts == ["CMU/01/walk.npz", "KIT/3/walk.npz", "abs/z.npz", "etc/x_y.npz", "jump.npz"]
+    assert evaluate.safe_name("walk.bvh") == "walk" and evaluate.safe_name("..") == "clip"

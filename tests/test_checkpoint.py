@@ -103,6 +103,13 @@ def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
         metrics_log.read_scalars(tmp_path / "logs")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         Checkpointer(tmp_path / "empty").restore_raw()
+    # A state of other shapes (an older layout) is refused in one line that says to start a new run.
+    saved = Checkpointer(tmp_path / "older")
+    saved.save(1, {"table": np.zeros((4, 6), np.float32)}, ml_collections.ConfigDict({"seed": 0}))
+    saved.close()
+    with pytest.raises(CheckpointError, match=r"older/1: cannot restore .*other shapes .*start a new run"):
+        Checkpointer(tmp_path / "older").restore({"table": jax.ShapeDtypeStruct(
+            (4, 2), np.float32, sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))})
     result = subprocess.run([sys.executable, "-m", "experiments.plot_logs", f"--logdir={tmp_path / 'empty'}"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1

@@ -1,6 +1,5 @@
 """Tests of the on-device reference motion library and the built-in synthetic motion."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -39,21 +38,21 @@ def test_resampling_to_control_rate_keeps_linear_joint_motion():
     lib = MotionLib.from_clips([clip], fps=50.0)
     assert int(lib.lengths[0]) == 101  # 2 s at 50 Hz, both ends included
     t = np.arange(101) / 50.0
-    elbow = np.asarray(lib.frames.qpos[0, :, 7 + constants.JOINT_INDEX["left_elbow_joint"]])
+    elbow = np.asarray(lib.frames.qpos[:, 7 + constants.JOINT_INDEX["left_elbow_joint"]])
     np.testing.assert_allclose(elbow, 0.2 + 0.7 * t, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(lib.frames.qvel[0, :, 6 + constants.JOINT_INDEX["left_elbow_joint"]]),
+    np.testing.assert_allclose(np.asarray(lib.frames.qvel[:, 6 + constants.JOINT_INDEX["left_elbow_joint"]]),
                                0.7, atol=1e-4)
 
 
 def test_root_velocity_follows_mujoco_free_joint_convention():
     clip, omega_body, velocity = _spinning_clip(fps=50.0, seconds=1.0)
     lib = MotionLib.from_clips([clip], fps=50.0)
-    qvel = np.asarray(lib.frames.qvel[0], dtype=np.float64)
+    qvel = np.asarray(lib.frames.qvel, dtype=np.float64)
     np.testing.assert_allclose(qvel[1:-1, 3:6], np.tile(omega_body, (qvel.shape[0] - 2, 1)), atol=1e-4)
     np.testing.assert_allclose(qvel[:, :3], np.tile(velocity, (qvel.shape[0], 1)), atol=1e-4)
     # Integrating qvel with MuJoCo's own free-joint integration lands on the next frame.
     model = g1_model.load_model()
-    qpos = np.asarray(lib.frames.qpos[0], dtype=np.float64)
+    qpos = np.asarray(lib.frames.qpos, dtype=np.float64)
     for i in (5, 20, 40):
         q = qpos[i].copy()
         mujoco.mj_integratePos(model, q, qvel[i], 1.0 / 50.0)
@@ -65,11 +64,11 @@ def test_keypoints_come_from_forward_kinematics():
     lib = MotionLib.from_clips([clip])
     model = g1_model.load_model()
     data = mujoco.MjData(model)
-    data.qpos[:] = np.asarray(lib.frames.qpos[0, 17])
+    data.qpos[:] = np.asarray(lib.frames.qpos[17])
     mujoco.mj_kinematics(model, data)
-    np.testing.assert_allclose(np.asarray(lib.frames.keypoints[0, 17]), g1_model.keypoint_positions(model, data),
+    np.testing.assert_allclose(np.asarray(lib.frames.keypoints[17]), g1_model.keypoint_positions(model, data),
                                atol=1e-5)
-    np.testing.assert_allclose(np.asarray(lib.frames.keypoints[0]), clip.keypoints, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(lib.frames.keypoints), clip.keypoints, atol=1e-4)
 
 
 def test_synthetic_motion_keeps_the_soles_on_the_floor():
@@ -109,15 +108,26 @@ def two_clip_lib() -> MotionLib:
     return MotionLib.from_clips(clips, fps=50.0, bin_seconds=0.5, weights=[0.25, 0.75])
 
 
-def test_padding_and_frame_lookup(two_clip_lib):
+def test_clips_are_packed_one_after_another(two_clip_lib):
     lib = two_clip_lib
-    assert lib.frames.qpos.shape == (2, 151, 36)
+    assert lib.frames.qpos.shape == (151 + 51, 36) and lib.max_length == 151  # no padding to the longest clip
     np.testing.assert_array_equal(np.asarray(lib.lengths), [151, 51])
+    np.testing.assert_array_equal(np.asarray(lib.starts), [0, 151])
+    second = synthetic_motion.synthetic_motion(duration=1.0)
+    alone = MotionLib.from_clips([second], fps=50.0)
+    np.testing.assert_allclose(lib.clip_frames(1).qpos, np.asarray(alone.frames.qpos))
+    np.testing.assert_allclose(lib.clip_goals(1), np.asarray(alone.goal_keypoints))
+    np.testing.assert_allclose(np.asarray(lib.frame(jnp.array(1), jnp.array(7)).qpos), lib.clip_frames(1).qpos[7])
+    # Past the end (or before the start), a clip's own last (first) frame, never the next clip's.
     last = lib.frame(jnp.array(1), jnp.array(50))
     beyond = lib.frame(jnp.array(1), jnp.array(120))
     np.testing.assert_array_equal(np.asarray(last.qpos), np.asarray(beyond.qpos))
-    assert lib.num_bins == 2 * 7
-    np.testing.assert_array_equal(np.asarray(lib.bin_valid()).reshape(2, 7).sum(axis=1), [6, 2])
+    np.testing.assert_array_equal(np.asarray(lib.frame(jnp.array(0), jnp.array(400)).qpos), lib.clip_frames(0).qpos[-1])
+    np.testing.assert_array_equal(np.asarray(lib.goals(jnp.array(1), jnp.array(-3))), lib.clip_goals(1)[0])
+    # Bins of 25 start frames: 150 starts in clip 0, 50 in clip 1; a failure on a clip's last frame is in its last bin.
+    assert lib.num_bins == 6 + 2
+    np.testing.assert_array_equal(np.asarray(lib.bin_clips), [0] * 6 + [1] * 2)
+    assert int(lib.bin_index(0, 150)) == 5 and int(lib.bin_index(1, 0)) == 6 and int(lib.bin_index(1, 50)) == 7
 
 
 def test_uniform_sampling_follows_weights_and_keeps_a_frame_to_step(two_clip_lib):
@@ -131,7 +141,10 @@ def test_uniform_sampling_follows_weights_and_keeps_a_frame_to_step(two_clip_lib
 
 def test_adaptive_sampling_prefers_failing_bins(two_clip_lib):
     lib = two_clip_lib
-    sample = jax.jit(jax.vmap(lib.sample_adaptive, in_axes=(0, None, None)))
+    def sample(keys, counts, uniform_ratio):
+        distribution = lib.start_distribution(counts, uniform_ratio)
+        return jax.jit(jax.vmap(lib.sample_start, in_axes=(0, None)))(keys, distribution)
+
     keys = jax.random.split(jax.random.PRNGKey(1), 4000)
     # Without failures the starts spread like the uniform sampler's.
     clip, t = (np.asarray(x) for x in sample(keys, jnp.zeros(lib.num_bins), 0.1))
@@ -147,7 +160,10 @@ def test_adaptive_sampling_prefers_failing_bins(two_clip_lib):
 
 def test_per_clip_adaptive_sampling_keeps_each_clip_its_share(two_clip_lib):
     lib = two_clip_lib
-    sample = jax.jit(jax.vmap(functools.partial(lib.sample_adaptive, per_clip=True), in_axes=(0, None, None)))
+    def sample(keys, counts, uniform_ratio):
+        distribution = lib.start_distribution(counts, uniform_ratio, per_clip=True)
+        return jax.jit(jax.vmap(lib.sample_start, in_axes=(0, None)))(keys, distribution)
+
     keys = jax.random.split(jax.random.PRNGKey(2), 4000)
     # Failures in bin 3 of clip 0 (weight 0.25) and a third as many in bin 0 of clip 1 (weight 0.75): pooled, clip 0
     # would draw 0.1 * 0.25 + 0.9 * 0.75 = 70% of the starts; per clip each clip keeps its weight and its own failing

@@ -346,6 +346,11 @@ def test_dataset_run_compiles_once_streams_and_resumes(tmp_path, robot_as_human,
     assert set(report["summary"]["columns"]["group_error_mm.pelvis"]) == {"label", "mean", "max", "worst"}
     assert "frame-weighted mean" in (out / "report.txt").read_text()
     assert "7/7 clips" in capsys.readouterr().err
+    # Training and evaluation read the nested output as it is, named by relative path.
+    motions, clip_names = io.load_robot_motions(out)
+    assert clip_names == [name.removesuffix(".npz") for name in names]
+    assert [m.num_frames for m in motions] == [60, 31, 40, 23, 58, 47, 12]
+    assert io.load_robot_motions(out, max_clips=2)[1] == ["subject0/clip0", "subject0/clip3"]
 
     compiled = dataset.CompileCounter.totals()[0]
     (out / "subject1" / "clip1.npz").unlink()

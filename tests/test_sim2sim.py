@@ -40,16 +40,15 @@ def test_onnx_in_c_mujoco_follows_the_jax_evaluation(setup):
     env, _, jax_run, path, _ = setup
     lib = env.motion_lib
     length = int(lib.lengths[0])
-    frames = lib.frames
-    run = sim2sim.run(path, np.asarray(frames.qpos[0, :length]), np.asarray(frames.qvel[0, :length]),
-                      np.asarray(lib.goal_keypoints[0, :length]), env.config.substeps)
+    frames = lib.clip_frames(0)
+    run = sim2sim.run(path, frames.qpos, frames.qvel, lib.clip_goals(0), env.config.substeps)
     assert run.qpos.shape == (length, constants.QPOS_SIZE)
     # The numpy observation builder equals the environment's observation function.
     np.testing.assert_allclose(run.obs[0], jax_run.obs[0, 0], atol=1e-5)
     np.testing.assert_allclose(run.obs[:5], jax_run.obs[0, :5], atol=1e-3)
     # DDS actions mapped back through the metadata drive the same robot: same trajectory up to float32 noise.
     np.testing.assert_allclose(run.keypoints, jax_run.keypoints[0, :length], atol=1e-3)
-    result = sim2sim.compare(np.asarray(frames.keypoints[0, :length]), run.keypoints, jax_run.keypoints[0, :length],
+    result = sim2sim.compare(frames.keypoints, run.keypoints, jax_run.keypoints[0, :length],
                              lib.fps)
     assert result["summary"]["mean_divergence_mm"] < 1.0
     assert result["divergence"].shape == (length - 1,)

@@ -1,4 +1,4 @@
-"""Reference motions on the device: many clips packed into padded arrays, and start sampling.
+"""Reference motions on the device: many clips packed one after another, and start sampling.
 
 Clips (anything with `qpos` [T, 36] and `fps`, such as `genmimic_jax.retarget.io.RobotMotion`) are resampled to
 the control rate, their velocities taken by finite differences (the root's angular velocity from the quaternions, in
@@ -59,24 +59,33 @@ class ReferenceFrame:
 
 @flax.struct.dataclass
 class MotionLib:
-    """Clips padded to a common length, at the control rate.
+    """Clips concatenated along time, at the control rate: memory follows the total number of frames, not the
+    number of clips times the longest one (a dataset of thousands of clips of a few seconds to minutes).
 
     Attributes:
-      frames: the reference frames, every leaf [C, T_max, ...] (padded with the last frame).
-      goal_keypoints: [C, T_max, K, 3] world keypoints the policy is asked to reach.
-      lengths: [C] number of valid frames per clip.
+      frames: the reference frames of every clip one after another, every leaf [F, ...].
+      goal_keypoints: [F, K, 3] world keypoints the policy is asked to reach.
+      starts: [C] index of each clip's first frame in `frames`.
+      lengths: [C] number of frames per clip.
       weights: [C] clip sampling probabilities (sum to 1).
+      bin_starts: [C] index of each clip's first adaptive-sampling bin in the flat failure table.
+      bin_clips: [B] the clip of each bin.
       fps: frame rate of the packed clips (the control rate).
       bin_frames: frames per adaptive-sampling bin.
+      max_length: the longest clip's frame count.
       names: clip names (their sources).
     """
 
     frames: ReferenceFrame
     goal_keypoints: jax.Array
+    starts: jax.Array
     lengths: jax.Array
     weights: jax.Array
+    bin_starts: jax.Array
+    bin_clips: jax.Array
     fps: float = flax.struct.field(pytree_node=False)
     bin_frames: int = flax.struct.field(pytree_node=False)
+    max_length: int = flax.struct.field(pytree_node=False)
     names: tuple[str, ...] = flax.struct.field(pytree_node=False)
 
     @property
@@ -84,35 +93,37 @@ class MotionLib:
         return int(self.lengths.shape[0])
 
     @property
-    def max_length(self) -> int:
-        return int(self.frames.qpos.shape[1])
-
-    @property
-    def bins_per_clip(self) -> int:
-        return -(-self.max_length // self.bin_frames)
-
-    @property
     def num_bins(self) -> int:
-        """Size of the flat failure-count table (`bins_per_clip` per clip, padding bins included)."""
-        return self.num_clips * self.bins_per_clip
+        """Size of the flat failure-count table: ceil((length - 1) / bin_frames) bins per clip, one per
+        `bin_frames` start frames (a start keeps a frame to step to)."""
+        return int(self.bin_clips.shape[0])
+
+    def _index(self, clip: jax.Array, t: jax.Array) -> jax.Array:
+        return self.starts[clip] + jnp.clip(t, 0, self.lengths[clip] - 1)
 
     def frame(self, clip: jax.Array, t: jax.Array) -> ReferenceFrame:
         """The reference of `clip` at frame `t` (clipped to the clip's last frame); works batched."""
-        t = jnp.clip(t, 0, self.lengths[clip] - 1)
-        return jax.tree.map(lambda x: x[clip, t], self.frames)
+        index = self._index(clip, t)
+        return jax.tree.map(lambda x: x[index], self.frames)
 
     def goals(self, clip: jax.Array, t: jax.Array) -> jax.Array:
         """Goal keypoints [..., K, 3] of `clip` at frames `t` (clipped to the clip's last frame)."""
-        return self.goal_keypoints[clip, jnp.clip(t, 0, self.lengths[clip] - 1)]
+        return self.goal_keypoints[self._index(clip, t)]
+
+    def clip_frames(self, clip: int) -> ReferenceFrame:
+        """Every frame of one clip (numpy leaves [length, ...])."""
+        frames = slice(int(self.starts[clip]), int(self.starts[clip]) + int(self.lengths[clip]))
+        return jax.tree.map(lambda x: np.asarray(x[frames]), self.frames)
+
+    def clip_goals(self, clip: int) -> np.ndarray:
+        """The goal keypoints [length, K, 3] of one clip (numpy)."""
+        start = int(self.starts[clip])
+        return np.asarray(self.goal_keypoints[start:start + int(self.lengths[clip])])
 
     def bin_index(self, clip: jax.Array, t: jax.Array) -> jax.Array:
-        """Flat failure-table index of frame `t` of `clip`."""
-        return clip * self.bins_per_clip + t // self.bin_frames
-
-    def bin_valid(self) -> jax.Array:
-        """[num_bins] True for bins that hold at least one start frame of their clip."""
-        starts = jnp.arange(self.bins_per_clip) * self.bin_frames
-        return (starts[None, :] < (self.lengths[:, None] - 1)).reshape(-1)
+        """Failure-table index of frame `t` of `clip` (its last frame counts in its last bin)."""
+        last = jnp.maximum(self.lengths[clip] - 2, 0) // self.bin_frames
+        return self.bin_starts[clip] + jnp.minimum(t // self.bin_frames, last)
 
     def sample_uniform(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
         """A clip (by weight) and a start frame uniform in [0, length - 2]."""
@@ -121,37 +132,37 @@ class MotionLib:
         t = jax.random.randint(t_rng, (), 0, self.lengths[clip] - 1)
         return clip, t
 
-    def sample_adaptive(self, rng: jax.Array, fail_counts: jax.Array, uniform_ratio: float,
-                        per_clip: bool = False) -> tuple[jax.Array, jax.Array]:
-        """A start (clip, frame) with bin probability mixing the clip weights and the failure counts.
+    def start_distribution(self, fail_counts: jax.Array, uniform_ratio: float, per_clip: bool = False) -> jax.Array:
+        """The cumulative start probabilities [B] over the failure table's bins, for `sample_start`.
 
         P(bin) = uniform_ratio * base(bin) + (1 - uniform_ratio) * adaptive(bin), where base spreads each clip's
         weight evenly over its bins. Pooled (`per_clip` False), adaptive(bin) = fail(bin) / sum(fail) over every
         clip, so a long clip with many failing bins draws most starts. Per clip, adaptive(bin) = weight(clip) *
         fail(bin) / sum(fail of its clip): each clip keeps its weight's share of the starts and its failing bins
-        share them. Without failures (in the set, or in the clip) adaptive = base. The frame is uniform within the bin.
+        share them. Without failures (in the set, or in the clip) adaptive = base. Computed once for a batch of
+        starts: its cost follows the number of bins, a start's only its logarithm.
         """
-        bin_rng, t_rng = jax.random.split(rng)
-        valid = self.bin_valid()
-        valid_per_clip = valid.reshape(self.num_clips, self.bins_per_clip).sum(axis=1)
-        base = (valid.reshape(self.num_clips, -1) * (self.weights / valid_per_clip)[:, None]).reshape(-1)
-        fails = jnp.where(valid, fail_counts, 0.0)
+        bins_per_clip = jax.ops.segment_sum(jnp.ones_like(fail_counts), self.bin_clips, self.num_clips)
+        base = (self.weights / bins_per_clip)[self.bin_clips]
         if per_clip:
-            fails = fails.reshape(self.num_clips, self.bins_per_clip)
-            clip_fails = jnp.sum(fails, axis=1, keepdims=True)
-            within = fails / jnp.where(clip_fails > 0, clip_fails, 1.0)
-            adaptive = jnp.where(clip_fails > 0, self.weights[:, None] * within,
-                                 base.reshape(self.num_clips, -1)).reshape(-1)
+            clip_fails = jax.ops.segment_sum(fail_counts, self.bin_clips, self.num_clips)[self.bin_clips]
+            adaptive = jnp.where(clip_fails > 0,
+                                 self.weights[self.bin_clips] * fail_counts / jnp.where(clip_fails > 0, clip_fails, 1.0),
+                                 base)
         else:
-            total = jnp.sum(fails)
-            adaptive = jnp.where(total > 0, fails / jnp.where(total > 0, total, 1.0), base)
-        probs = uniform_ratio * base + (1.0 - uniform_ratio) * adaptive
-        flat = jax.random.categorical(bin_rng, jnp.where(valid, jnp.log(probs), -jnp.inf))
-        clip, b = flat // self.bins_per_clip, flat % self.bins_per_clip
-        start = b * self.bin_frames
+            total = jnp.sum(fail_counts)
+            adaptive = jnp.where(total > 0, fail_counts / jnp.where(total > 0, total, 1.0), base)
+        return jnp.cumsum(uniform_ratio * base + (1.0 - uniform_ratio) * adaptive)
+
+    def sample_start(self, rng: jax.Array, distribution: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A start (clip, frame): a bin drawn from `start_distribution`, the frame uniform within the bin."""
+        bin_rng, t_rng = jax.random.split(rng)
+        u = jax.random.uniform(bin_rng) * distribution[-1]
+        flat = jnp.minimum(jnp.searchsorted(distribution, u, side="right"), self.num_bins - 1)
+        clip = self.bin_clips[flat]
+        start = (flat - self.bin_starts[clip]) * self.bin_frames
         stop = jnp.minimum(start + self.bin_frames, self.lengths[clip] - 1)
-        t = jax.random.randint(t_rng, (), start, stop)
-        return clip, t
+        return clip, jax.random.randint(t_rng, (), start, stop)
 
     @classmethod
     def from_clips(cls, clips: Sequence, fps: float = 50.0, bin_seconds: float = 1.0,
@@ -184,16 +195,15 @@ class MotionLib:
             goals.append(_resample_keypoints(clip, name, fps, frames.qpos.shape[0]) if goal_from_clip_keypoints
                          else frames.keypoints)
         lengths = np.array([p.qpos.shape[0] for p in packed], dtype=np.int32)
-        max_length = int(lengths.max())
-
-        def pad(x: np.ndarray) -> np.ndarray:
-            return np.concatenate([x, np.repeat(x[-1:], max_length - x.shape[0], axis=0)])
-
-        frames = jax.tree.map(lambda *xs: jnp.asarray(np.stack([pad(x) for x in xs]), jnp.float32), *packed)
-        goal_keypoints = jnp.asarray(np.stack([pad(g) for g in goals]), jnp.float32)
-        return cls(frames=frames, goal_keypoints=goal_keypoints, lengths=jnp.asarray(lengths),
-                   weights=jnp.asarray(weights / weights.sum(), jnp.float32), fps=float(fps),
-                   bin_frames=max(1, int(round(bin_seconds * fps))), names=tuple(names))
+        bin_frames = max(1, int(round(bin_seconds * fps)))
+        bins = -(-(lengths - 1) // bin_frames)  # every clip has at least 3 frames, so at least one bin
+        return cls(frames=jax.tree.map(lambda *xs: jnp.asarray(np.concatenate(xs), jnp.float32), *packed),
+                   goal_keypoints=jnp.asarray(np.concatenate(goals), jnp.float32),
+                   starts=jnp.asarray(np.cumsum(lengths) - lengths, jnp.int32), lengths=jnp.asarray(lengths),
+                   weights=jnp.asarray(weights / weights.sum(), jnp.float32),
+                   bin_starts=jnp.asarray(np.cumsum(bins) - bins, jnp.int32),
+                   bin_clips=jnp.asarray(np.repeat(np.arange(len(clips)), bins), jnp.int32), fps=float(fps),
+                   bin_frames=bin_frames, max_length=int(lengths.max()), names=tuple(names))
 
 
 def _resample(clip, name: str, fps: float) -> np.ndarray:

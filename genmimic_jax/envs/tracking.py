@@ -161,14 +161,15 @@ class TrackingEnv:
 
     def reset(self, rng: jax.Array) -> State:
         """Starts `num_envs` episodes from reference states."""
-        fail_counts = jnp.zeros((self.num_envs, self.motion_lib.num_bins))
+        fail_counts = jnp.zeros(self.motion_lib.num_bins)
         rng, start_rng = jax.vmap(jax.random.split, out_axes=1)(jax.random.split(rng, self.num_envs))
-        data, physics, episode = jax.vmap(self._start_one)(start_rng, fail_counts)
+        data, physics, episode = jax.vmap(self._start_one, in_axes=(0, None))(start_rng,
+                                                                             self._start_distribution(fail_counts))
         zeros = jnp.zeros(self.num_envs)
         metrics = {f"reward/{term}": zeros for term in rewards.TERMS}
         metrics.update({f"termination/{kind}": zeros for kind in FAILURES})
         metrics.update(keypoint_error=zeros, episode_length=zeros)
-        info = dict(episode, rng=rng, truncation=zeros, fail_counts=fail_counts)
+        info = dict(episode, rng=rng, truncation=zeros, fail_counts=self._spread(fail_counts))
         return self._observed(State(pipeline_state=data, obs={}, reward=zeros, done=zeros, metrics=metrics,
                                     info=info), physics)
 
@@ -184,18 +185,18 @@ class TrackingEnv:
         stepped, physics, fail_bin, restart_rng = jax.vmap(self._judge_one)(state.replace(pipeline_state=data, info=info),
                                                                             action, simulated)
         new_failures = jax.ops.segment_sum(jnp.ones_like(fail_bin, jnp.float32), fail_bin, num_bins + 1)[:num_bins]
-        # Every env holds the same table (all state leaves are per env); fresh starts sample from the update.
-        counts = self.config.motion.failure_decay * jnp.mean(state.info["fail_counts"], axis=0) + new_failures
-        fail_counts = jnp.broadcast_to(counts, state.info["fail_counts"].shape)
+        # Fresh starts sample from the updated table.
+        fail_counts = self.config.motion.failure_decay * self._gather(state.info["fail_counts"]) + new_failures
         done = stepped.done > 0
         current = (stepped.pipeline_state, physics, {key: stepped.info[key] for key in _EPISODE_KEYS})
 
         def restart(current):
-            return _select(done, jax.vmap(self._start_one)(restart_rng, fail_counts), current)
+            starts = jax.vmap(self._start_one, in_axes=(0, None))(restart_rng, self._start_distribution(fail_counts))
+            return _select(done, starts, current)
 
         # Skipped on steps where no env finished (frequent at small batch sizes).
         data, physics, episode = jax.lax.cond(jnp.any(done), restart, lambda current: current, current)
-        info = dict(stepped.info, fail_counts=fail_counts, **episode)
+        info = dict(stepped.info, fail_counts=self._spread(fail_counts), **episode)
         return self._observed(stepped.replace(pipeline_state=data, info=info), physics)
 
     def joint_targets(self, action: jax.Array, clip: jax.Array, frame: jax.Array) -> jax.Array:
@@ -261,17 +262,29 @@ class TrackingEnv:
 
     # --------------------------------------------------------------------------------------------- one env
 
-    def _sample_start(self, rng: jax.Array, fail_counts: jax.Array) -> tuple[jax.Array, jax.Array]:
-        if self.config.motion.sampling == "uniform":
-            return self.motion_lib.sample_uniform(rng)
-        return self.motion_lib.sample_adaptive(rng, fail_counts, self.config.motion.uniform_ratio,
-                                               per_clip=self.config.motion.sampling == "adaptive_per_clip")
+    def _spread(self, fail_counts: jax.Array) -> jax.Array:
+        """The failure table [num_bins] as a state leaf [num_envs, ceil(num_bins / num_envs)]: every state leaf has
+        the env axis (so a sharded run splits it like the rest), and each env holds one slice of the one table."""
+        per_env = -(-fail_counts.shape[0] // self.num_envs)
+        return jnp.pad(fail_counts, (0, per_env * self.num_envs - fail_counts.shape[0])).reshape(self.num_envs, -1)
 
-    def _start_one(self, rng: jax.Array, fail_counts: jax.Array):
+    def _gather(self, spread: jax.Array) -> jax.Array:
+        """The failure table [num_bins] from its state leaf (`_spread`)."""
+        return spread.reshape(-1)[:self.motion_lib.num_bins]
+
+    def _start_distribution(self, fail_counts: jax.Array) -> jax.Array | None:
+        """What every restart of this step samples from (None for uniform starts)."""
+        if self.config.motion.sampling == "uniform":
+            return None
+        return self.motion_lib.start_distribution(fail_counts, self.config.motion.uniform_ratio,
+                                                  per_clip=self.config.motion.sampling == "adaptive_per_clip")
+
+    def _start_one(self, rng: jax.Array, distribution: jax.Array | None):
         """A fresh episode on a reference state: its MJX data, physics and episode info."""
         cfg = self.config
         start_rng, param_rng, push_rng = jax.random.split(rng, 3)
-        clip, frame = self._sample_start(start_rng, fail_counts)
+        clip, frame = (self.motion_lib.sample_uniform(start_rng) if distribution is None
+                       else self.motion_lib.sample_start(start_rng, distribution))
         goal_drift = jnp.zeros(3)
         if cfg.noise.goal_drift_speed > 0:  # keys split only then, so runs without drift keep their samples
             param_rng, drift_rng = jax.random.split(param_rng)

@@ -77,28 +77,21 @@ def make_env(env_config: dict | ml_collections.ConfigDict, clips: Sequence) -> T
 
 
 def corrupt_goals(lib: MotionLib, corruption: str, severity: float, seed: int) -> MotionLib:
-    """The library with every clip's goal keypoints corrupted (clip c uses seed + c); the reference frames stay.
-
-    Padding past a clip's end repeats its last corrupted frame.
-    """
-    goals = np.asarray(lib.goal_keypoints)
-    out = goals.copy()
-    for clip, length in enumerate(np.asarray(lib.lengths)):
-        out[clip, :length] = noise.corrupt(corruption, goals[clip, :length], lib.fps, severity, seed + clip)
-        out[clip, length:] = out[clip, length - 1]
-    return lib.replace(goal_keypoints=jnp.asarray(out))
+    """The library with every clip's goal keypoints corrupted (clip c uses seed + c); the reference frames stay."""
+    out = np.concatenate([noise.corrupt(corruption, lib.clip_goals(clip), lib.fps, severity, seed + clip)
+                          for clip in range(lib.num_clips)])
+    return lib.replace(goal_keypoints=jnp.asarray(out, jnp.float32))
 
 
 def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
           success_threshold: float) -> dict[str, dict[str, Any]]:
     """Per-clip metrics of a rollout against the library's reference, over simulated frames 1..end (or failure)."""
-    ref_keypoints, ref_qpos = np.asarray(lib.frames.keypoints), np.asarray(lib.frames.qpos)
     kinds = rollout.failure_kinds()
     out = {}
     for n, (name, last) in enumerate(zip(clip_names, rollout.last_frame())):
-        frames = slice(1, int(last) + 1)
-        clip = metrics.clip_metrics(rollout.keypoints[n, frames], ref_keypoints[n, frames], rollout.qpos[n, frames],
-                                    ref_qpos[n, frames], lib.fps, failed=bool(rollout.failed_at[n] >= 0),
+        frames, reference = slice(1, int(last) + 1), lib.clip_frames(n)
+        clip = metrics.clip_metrics(rollout.keypoints[n, frames], reference.keypoints[frames], rollout.qpos[n, frames],
+                                    reference.qpos[frames], lib.fps, failed=bool(rollout.failed_at[n] >= 0),
                                     success_threshold=success_threshold)
         out[name] = dict(clip, failure=kinds[n])
     return out
@@ -153,8 +146,14 @@ def _json_ready(value):
 
 
 def safe_name(name: str) -> str:
-    """A file-name-safe version of a clip name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", pathlib.Path(name).stem or name) or "clip"
+    """A file-name-safe relative path for a clip name: each folder of a nested name kept (`CMU/01/01_01_poses`, as
+    `load_robot_motions` names a dataset's clips, so equal file names in two folders stay apart), the last part's
+    suffix dropped, anything but letters, digits, `_`, `.` and `-` replaced, and no part that climbs out."""
+    parts = [part for part in pathlib.PurePosixPath(name.replace("\\", "/")).parts if part not in ("/", ".", "..")]
+    if parts:
+        parts[-1] = pathlib.PurePosixPath(parts[-1]).stem or parts[-1]
+    cleaned = [re.sub(r"[^A-Za-z0-9_.-]+", "_", part).lstrip(".") for part in parts]
+    return "/".join(part for part in cleaned if part) or "clip"
 
 
 def format_report(report: Report) -> str:
@@ -191,13 +190,13 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
     report_text = (format_report(report) + "\n").encode("utf-8")
     files.write_atomic(paths["text"], lambda file: file.write(report_text), "text", overwrite=overwrite)
     lib = report.motion_lib
-    ref_keypoints = np.asarray(lib.frames.keypoints)
     for n, name in enumerate(report.clip_names):
         end = int(report.rollout.last_frame()[n]) + 1
+        ref_keypoints = lib.clip_frames(n).keypoints
         path = output_dir / "rollouts" / f"{safe_name(name)}.npz"
         arrays = dict(qpos=report.rollout.qpos[n, :end].astype(np.float32),
                       keypoints=report.rollout.keypoints[n, :end].astype(np.float32),
-                      reference_keypoints=ref_keypoints[n, :end].astype(np.float32), fps=np.float64(lib.fps),
+                      reference_keypoints=ref_keypoints[:end].astype(np.float32), fps=np.float64(lib.fps),
                       failed_at=np.int64(report.rollout.failed_at[n]), source=np.array(name))
         files.write_atomic(path, lambda file, arrays=arrays: np.savez(file, **arrays), "rollout", overwrite=overwrite)
         paths[f"rollout:{name}"] = path

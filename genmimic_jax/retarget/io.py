@@ -128,21 +128,25 @@ def _check_plausible(name: str, qpos: np.ndarray) -> None:
 
 
 def load_robot_motions(path: str | os.PathLike, max_clips: int = -1) -> tuple[list[RobotMotion], list[str]]:
-    """The retargeted clips of a folder of `.npz` files (sorted by name, hidden files skipped) or of one `.npz` file,
-    with their names (file stems); at most `max_clips` when it is positive.
+    """The retargeted clips of a folder (every `.npz` below it, nested folders included, as `experiments.retarget`
+    writes a dataset; hidden files and folders skipped; sorted by relative path) or of one `.npz` file, with their
+    names (the relative path without `.npz`, e.g. `CMU/01/01_01_poses`); at most `max_clips` when it is positive.
 
     Raises:
       RobotMotionError: no such path, no motions in it, or a file `load_robot_motion` refuses.
     """
     path = pathlib.Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
+        files = sorted((p for p in path.rglob("*.npz")
+                        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                       key=lambda p: p.relative_to(path).parts)
+        names = [p.relative_to(path).with_suffix("").as_posix() for p in files]
     elif path.is_file():
-        files = [path]
+        files, names = [path], [path.stem]
     else:
         raise RobotMotionError(f"{path}: no such file or folder")
     if max_clips > 0:
-        files = files[:max_clips]
+        files, names = files[:max_clips], names[:max_clips]
     if not files:
         raise RobotMotionError(f"{path}: no retargeted .npz motions")
-    return [load_robot_motion(file) for file in files], [file.stem for file in files]
+    return [load_robot_motion(file) for file in files], names

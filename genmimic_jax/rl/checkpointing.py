@@ -48,9 +48,12 @@ class Checkpointer:
             restored = self._manager.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
         except (ValueError, OSError, KeyError, TypeError) as error:  # truncated or damaged (tensorstore errors)
-            raise CheckpointError(f"{self.directory / str(step)}: cannot restore the checkpoint "
-                                  f"({' '.join(str(error).split())[:300]}); remove it to resume from an earlier "
-                                  "one") from None
+            message = " ".join(str(error).split())
+            remedy = ("its state has other shapes than this run's (an older genmimic_jax or another motion set "
+                      "wrote it): start a new run (another --config.name)" if "not compatible with the stored shape"
+                      in message else "remove it to resume from an earlier one")
+            raise CheckpointError(f"{self.directory / str(step)}: cannot restore the checkpoint ({message[:300]}); "
+                                  f"{remedy}") from None
         return _with_empty(abstract_state, restored["state"])
 
     def restore_raw(self, step: int | None = None,
