@@ -26,6 +26,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     config.runs_dir = "runs"
     config.seed = 0
     config.teacher_dir = ""  # run directory of the teacher (experiments.train)
+    config.teacher_step = -1  # the teacher's checkpoint to distil; negative: its latest
 
     # Filled from the teacher run at start-up (its environment and its policy's shape).
     config.env_name = ""

@@ -85,6 +85,7 @@ def test_pipeline_trains_a_policy_when_none_is_given(tmp_path):
                   "--config.evaluate.noise_suite=False", timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "training one first with the CPU recipe" in result.stdout
+    assert "teacher step 2: success" in result.stdout and "distilling the teacher of step" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"]["trained_here"] and summary["policy"]["kind"] == "student"
     assert summary["policy"]["step"] == 2

@@ -7,7 +7,7 @@ import ml_collections
 from genmimic_jax import limits
 from genmimic_jax.envs import physics_backends
 from genmimic_jax.rl import dagger, distributed, env_factory, local_job, ppo, runner
-from genmimic_jax.rl.policy import Policy, PolicyLoadError, check_observation, load_policy
+from genmimic_jax.rl.policy import Policy, check_observation, load_policy
 
 
 def check_num_envs(config: ml_collections.ConfigDict) -> None:
@@ -32,7 +32,8 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
     """The distillation config completed from the teacher run (environment, teacher block), and the teacher."""
     if not config.teacher_dir:
         raise ValueError("--config.teacher_dir is required (a run directory of experiments.train)")
-    saved = load_policy(config.teacher_dir, which="teacher")
+    saved = load_policy(config.teacher_dir, which="teacher",
+                        step=None if config.get("teacher_step", -1) < 0 else config.teacher_step)
     teacher, teacher_config = saved.policy, saved.run_config
     if "ppo" not in teacher_config:
         raise ValueError(f"{config.teacher_dir}: not a teacher run of experiments.train")
