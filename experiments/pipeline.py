@@ -158,7 +158,7 @@ def _best_teacher_step(teacher_dir: pathlib.Path, motion, name: str, ev) -> int:
         overall = evaluate.evaluate(load_policy(teacher_dir, "teacher", step), [motion], [name], ev.backend,
                                     ev.success_threshold, threads=ev.threads).overall
         scores[step] = (overall["success_rate"], -overall["mpjpe_mm"])
-        print(f"teacher step {step}: success {overall['success_rate']:.0%}, MPJPE {overall['mpjpe_mm']:.1f} mm")
+        print(f"teacher step {step}: success {overall['success_rate']:.0f}%, MPJPE {overall['mpjpe_mm']:.1f} mm")
     best = max(scores, key=lambda step: (scores[step], step))
     print(f"distilling the teacher of step {best}")
     return best
