@@ -33,6 +33,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.train_minutes = 6.0
     config.teacher = configs.train.get_config("g1_cpu")
     config.teacher.name = "teacher"
+    # Checkpoints every 30 updates: the student learns from the one that tracks the clip best (a teacher can drift
+    # late in its minutes; benchmarks/RESULTS.md).
+    config.teacher.run.checkpoint_every_chunks = 3
     config.student = configs.distill.get_config("cpu")
     config.student.name = "student"
 

@@ -129,7 +129,6 @@ def _train(config, motion_dir: pathlib.Path, output_dir: pathlib.Path, motion, n
     runs = output_dir / "runs"
     teacher, student = config.teacher, config.student
     teacher.runs_dir, teacher.motion_dir = str(runs), str(motion_dir)
-    teacher.run.checkpoint_every_chunks = 3
     student.runs_dir, student.teacher_dir = str(runs), str(runs / teacher.name)
     teacher.run.max_minutes = 2.0 * config.train_minutes / 3.0
     student.run.max_minutes = config.train_minutes / 3.0
