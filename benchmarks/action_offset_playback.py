@@ -8,7 +8,6 @@ policy: the frames followed before a failure and the mean keypoint error up to t
     python -m benchmarks.action_offset_playback --motion_dir=retargeted/
 """
 
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
@@ -17,9 +16,18 @@ from genmimic_jax.envs.tracking import ACTION_OFFSETS
 from genmimic_jax.eval import evaluate
 from genmimic_jax.eval.rollout import Evaluator
 from genmimic_jax.retarget.io import load_robot_motions
+from genmimic_jax.rl.policy import Policy
 from genmimic_jax.robot.g1 import constants
 
 _MOTION_DIR = flags.DEFINE_string("motion_dir", None, "folder of retargeted .npz clips", required=True)
+
+
+def _zero_policy(obs_size: int) -> Policy:
+    """Action 0 on every step: the servo targets are the action offset itself."""
+    params = {"Dense_0": {"kernel": np.zeros((obs_size, constants.NUM_JOINTS), np.float32),
+                          "bias": np.zeros(constants.NUM_JOINTS, np.float32)}}
+    return Policy(actor_params=params, obs_mean=np.zeros(obs_size, np.float32), obs_std=np.ones(obs_size, np.float32),
+                  obs_key="actor", obs_clip=10.0, hidden_sizes=(), activation="elu")
 
 
 def main(argv):
@@ -30,7 +38,7 @@ def main(argv):
         config = tracking.default_config()
         config.action_offset = offset
         env = evaluate.make_env(config, clips)
-        run = Evaluator(env, lambda obs: jnp.zeros((obs.shape[0], constants.NUM_JOINTS)), "actor", "mujoco")()
+        run = Evaluator(env, _zero_policy(env.observation_size["actor"]), "mujoco")()
         scored = evaluate.score(run, env.motion_lib, names, success_threshold=0.2)
         rows[offset] = scored
     lengths = dict(zip(names, np.asarray(env.motion_lib.lengths)))

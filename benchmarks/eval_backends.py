@@ -11,12 +11,15 @@ For N clips of the synthetic motion (random policy of the default (512, 256, 128
 import time
 
 import jax
+import numpy as np
 from absl import app, flags
 
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs.synthetic_motion import synthetic_motion
 from genmimic_jax.eval import evaluate
 from genmimic_jax.eval.rollout import Evaluator
+from genmimic_jax.rl.networks import make_actor
+from genmimic_jax.rl.policy import Policy
 from genmimic_jax.robot.g1 import constants
 
 _CLIPS = flags.DEFINE_integer("clips", 8, "Clips (robots) evaluated at once.")
@@ -26,17 +29,17 @@ _REPEATS = flags.DEFINE_integer("repeats", 2, "Timed repeats after the first cal
 _SKIP_MJX = flags.DEFINE_boolean("skip_mjx", False, "Leave out the MJX back end (its compile takes minutes on a CPU).")
 
 
-def _random_policy(obs_size: int):
-    from genmimic_jax.rl.networks import make_actor
-
-    actor = make_actor((512, 256, 128), constants.NUM_JOINTS, "elu")
+def _random_policy(obs_size: int) -> Policy:
+    hidden = (512, 256, 128)
+    actor = make_actor(hidden, constants.NUM_JOINTS, "elu")
     params = actor.init(jax.random.PRNGKey(0), jax.numpy.zeros((1, obs_size)))["params"]
-    return lambda obs: actor.apply({"params": params}, obs / 3.0)
+    return Policy(actor_params=params, obs_mean=np.zeros(obs_size, np.float32), obs_std=np.full(obs_size, 3.0, np.float32),
+                  obs_key="actor", obs_clip=1e6, hidden_sizes=hidden, activation="elu")
 
 
 def _time_backend(env, policy, backend: str, threads: int, repeats: int) -> dict:
     start = time.perf_counter()
-    evaluator = Evaluator(env, policy, "actor", backend, threads)
+    evaluator = Evaluator(env, policy, backend, threads)
     first = evaluator()
     first_s = time.perf_counter() - start
     best = float("inf")

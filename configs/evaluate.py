@@ -17,6 +17,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.threads = 2  # C MuJoCo back end: rollout threads
     config.success_threshold = 0.2  # m: largest mean keypoint error of a successful clip
     config.max_clips = -1  # > 0: only the first clips (sorted by name)
+    # Memory: clips are rolled out in groups of similar length, at most this many robots x control frames at once
+    # (~4 KB each; each group compiles its rollout once). A GPU takes larger groups.
+    config.max_robot_frames = 131_072
     config.noise_suite = False  # also evaluate under every corruption level of genmimic_jax.eval.noise
     config.noise_seed = 0
     config.noise_corruptions = ""  # comma-separated subset of the suite's corruptions; empty: all

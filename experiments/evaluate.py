@@ -22,23 +22,26 @@ _OVERWRITE = cli.define_overwrite()
 BACKENDS = ("mujoco", "mjx")
 
 
-def render_videos(report, output_dir: pathlib.Path, max_clips: int, video_format: str) -> list[str]:
-    """Videos of the first clips' rollouts over their whole clip (reference ghost, goal keypoints as spheres, a
-    fall marked); returns lines to print."""
+def render_videos(group, output_dir: pathlib.Path, names: set[str], video_format: str) -> list[str]:
+    """Videos of the rollouts of `group`'s clips among `names` over their whole clip (reference ghost, goal keypoints
+    as spheres, a fall marked); returns lines to print."""
     from genmimic_jax.eval import evaluate
     from genmimic_jax.viz import render
 
-    lib = report.motion_lib
+    lib, rollout = group.motion_lib, group.rollout
     lines = []
-    for n, name in enumerate(report.clip_names[:max_clips]):
-        end = int(report.rollout.last_frame()[n]) + 1
-        failed_at = int(report.rollout.failed_at[n])
+    for n, name in enumerate(group.clip_names):
+        if name not in names:
+            continue
+        end = int(rollout.last_frame()[n]) + 1
+        failed_at = int(rollout.failed_at[n])
         path = output_dir / "videos" / f"{evaluate.safe_name(name)}.{video_format}"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            render.render(report.rollout.qpos[n, :end], lib.fps, path, lib.clip_goals(n),
+            render.render(rollout.qpos[n, :end], lib.fps, path, lib.clip_goals(n),
                           reference_qpos=lib.clip_frames(n).qpos, failed_at=failed_at if failed_at >= 0 else None)
         except render.RenderUnavailable as error:
+            names.clear()
             return lines + [f"video skipped: {error}"]
         lines.append(f"wrote {path}")
     return lines
@@ -52,6 +55,8 @@ def check_config(config) -> None:
         raise InputError(f"--config.backend: must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
     if config.threads < 1:
         raise InputError(f"--config.threads: must be at least 1, got {config.threads}")
+    if config.max_robot_frames < 1:
+        raise InputError(f"--config.max_robot_frames: must be at least 1, got {config.max_robot_frames}")
     if not config.success_threshold > 0:
         raise InputError(f"--config.success_threshold: must be a positive distance (m), got {config.success_threshold}")
 
@@ -79,13 +84,21 @@ def run(config, overwrite: bool = False) -> int:
     levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
     print(f"evaluating the {saved.kind} policy of {saved.run_dir} (step {saved.step}) on {len(clips)} clip(s) "
           f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
+    to_render = set(names[:config.render_clips]) if config.render else set()
+    done = []
+
+    def on_group(group) -> None:
+        evaluate.write_rollouts(group, output_dir, overwrite)
+        for line in render_videos(group, output_dir, to_render, config.render_format):
+            print(line)
+        done.extend(group.clip_names)
+        if len(done) < len(names):
+            print(f"{len(done)}/{len(names)} clips evaluated", flush=True)
+
     report = evaluate.evaluate(saved, clips, names, config.backend, config.success_threshold, levels,
-                               config.noise_seed, config.threads)
+                               config.noise_seed, config.threads, config.max_robot_frames, on_group)
     paths = evaluate.write_report(report, output_dir, overwrite)
     print(evaluate.format_report(report))
-    if config.render:
-        for line in render_videos(report, output_dir, config.render_clips, config.render_format):
-            print(line)
     print(f"wrote {paths['json']}, {paths['text']}, {len(report.clip_names)} rollout(s) in {output_dir / 'rollouts'}")
     if config.log_to_run:
         print(f"logged eval/* at step {saved.step} to {log_to_run(report.overall, saved.run_dir, saved.step)}")

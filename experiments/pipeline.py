@@ -145,17 +145,21 @@ def _best_teacher_step(teacher_dir: pathlib.Path, motion, name: str, ev) -> int:
     """The teacher checkpoint that tracks `motion` best (success, then MPJPE; clean, C MuJoCo; the latest on a tie).
     A teacher run can drift off its best tracking (one main job on the built-in clip: 100% at 20 mm after 100
     updates, 0% at 110 mm after 160; benchmarks/RESULTS.md), so where the minutes happen to end must not decide."""
-    from genmimic_jax.eval import evaluate
+    from genmimic_jax.eval import evaluate, metrics
+    from genmimic_jax.eval.rollout import Evaluator
     from genmimic_jax.rl.checkpointing import Checkpointer
     from genmimic_jax.rl.policy import load_policy
 
     checkpoints = Checkpointer(teacher_dir / "checkpoints")
     steps = checkpoints.all_steps()
     checkpoints.close()
+    saved = {step: load_policy(teacher_dir, "teacher", step) for step in steps}
+    env = evaluate.make_env(saved[steps[-1]].run_config["env"], [motion])
+    evaluator = Evaluator(env, saved[steps[-1]].policy, ev.backend, ev.threads)  # compiled once for every step
     scores = {}
     for step in steps:
-        overall = evaluate.evaluate(load_policy(teacher_dir, "teacher", step), [motion], [name], ev.backend,
-                                    ev.success_threshold, threads=ev.threads).overall
+        scored = evaluate.score(evaluator(policy=saved[step].policy), env.motion_lib, [name], ev.success_threshold)
+        overall = metrics.summarize(list(scored.values()))
         scores[step] = (overall["success_rate"], -overall["mpjpe_mm"])
         print(f"teacher step {step}: success {overall['success_rate']:.0f}%, MPJPE {overall['mpjpe_mm']:.1f} mm")
     best = max(scores, key=lambda step: (scores[step], step))
@@ -225,6 +229,7 @@ def run(config, overwrite: bool = False) -> dict:
                                ev.noise_seed, ev.threads)
     eval_dir = output_dir / "evaluation"
     paths = evaluate.write_report(report, eval_dir, overwrite)
+    rollout, lib = report.groups[0].rollout, report.groups[0].motion_lib  # the one clip
     print(evaluate.format_report(report))
     print(f"-> {paths['json']}, {paths[f'rollout:{name}']} (simulated qpos)")
     summary["evaluation"] = {"overall": report.overall, "per_clip": report.per_clip[name],
@@ -234,14 +239,13 @@ def run(config, overwrite: bool = False) -> dict:
 
     stages.begin("export", "the policy to ONNX (normalisation folded in, DDS motor order)")
     onnx_path = output_dir / "policy.onnx"
-    _, parity = onnx_export.export_policy(saved, onnx_path, real_observations=report.rollout.obs[0],
+    _, parity = onnx_export.export_policy(saved, onnx_path, real_observations=rollout.obs[0],
                                           overwrite=overwrite)
     print(f"-> {onnx_path}: onnxruntime vs JAX max |action difference| {parity:.2e} on "
-          f"{256 + report.rollout.obs.shape[1]} observations (random and from the rollout)")
+          f"{256 + rollout.obs.shape[1]} observations (random and from the rollout)")
     summary["export"] = {"path": str(onnx_path), "parity_max_abs_error": parity}
 
     stages.begin("sim2sim", "the ONNX policy in plain C MuJoCo (numpy + onnxruntime, no JAX) on the same motion")
-    lib = report.motion_lib
     clip = lib.clip_frames(0)
     reference = {key: getattr(clip, key) for key in ("qpos", "qvel", "keypoints")}
     goals = lib.clip_goals(0)
@@ -252,13 +256,12 @@ def run(config, overwrite: bool = False) -> dict:
         c_run = sim2sim.run(onnx_path, reference["qpos"], reference["qvel"], goals,
                             int(saved.run_config["env"]["substeps"]))
         other_name = "JAX policy, " + ev.backend
-        other = report.rollout
+        other = rollout
         if config.sim2sim_reference == "mjx" and ev.backend != "mjx":
             from genmimic_jax.eval.rollout import Evaluator
 
             other_name = "JAX policy, mjx"
-            other = Evaluator(evaluate.make_env(saved.run_config["env"], [result.motion]), policy.inference_fn(),
-                              policy.obs_key, "mjx")()
+            other = Evaluator(evaluate.make_env(saved.run_config["env"], [result.motion]), policy, "mjx")()
         comparison = sim2sim.compare(reference["keypoints"], c_run.keypoints, other.keypoints[0, :len(goals)], lib.fps)
         plots.plot_divergence(comparison["seconds"], {"ONNX in C MuJoCo vs reference": comparison["c_error"],
                                                       f"{other_name} vs reference": comparison["other_error"],
@@ -274,10 +277,10 @@ def run(config, overwrite: bool = False) -> dict:
 
     stages.begin("video", "the simulated G1, the reference as a translucent ghost, the goal keypoints in green")
     video = output_dir / f"video.{config.video_format}"
-    end = int(report.rollout.last_frame()[0]) + 1
-    failed_at = int(report.rollout.failed_at[0])
+    end = int(rollout.last_frame()[0]) + 1
+    failed_at = int(rollout.failed_at[0])
     try:
-        render.render(report.rollout.qpos[0, :end], lib.fps, video, goals, reference_qpos=reference["qpos"],
+        render.render(rollout.qpos[0, :end], lib.fps, video, goals, reference_qpos=reference["qpos"],
                       failed_at=failed_at if failed_at >= 0 else None, overwrite=overwrite)
         print(f"-> {video}")
         summary["video"] = str(video)

@@ -142,7 +142,6 @@ def run(input_path: str, output_path: str, config, render: bool = False, model_d
     print(f"{progress.line()}; {compilations} XLA compilations ({compile_seconds:.0f} s){stream_note}", file=sys.stderr)
     if not len(reports):
         return cli.EXIT_INPUT
-    inputs = [job.source for job in jobs]
     if many:
         summary = reports.summary()
         table = reports.table()

@@ -23,13 +23,13 @@ def setup():
 @pytest.fixture(scope="module")
 def mujoco_evaluator(setup):
     _, env, policy = setup
-    return Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco", threads=2)
+    return Evaluator(env, policy.policy, "mujoco", threads=2)
 
 
 def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_evaluator):
     _, env, policy = setup
     first = mujoco_evaluator()
-    single = Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco", threads=1)()
+    single = Evaluator(env, policy.policy, "mujoco", threads=1)()
     np.testing.assert_array_equal(first.qpos, single.qpos)
     np.testing.assert_array_equal(first.obs, single.obs)
     lib = env.motion_lib
@@ -45,10 +45,24 @@ def test_mujoco_backend_is_deterministic_and_thread_independent(setup, mujoco_ev
     np.testing.assert_array_equal(first.last_frame(), np.asarray(lib.lengths) - 1)
 
 
+def test_another_checkpoint_reuses_the_compiled_rollout(setup, mujoco_evaluator):
+    env_config, env, policy = setup
+    other = random_policy(env_config, env.observation_size["actor"], seed=3, action_gain=20.0)
+    own = mujoco_evaluator()
+    compiled = mujoco_evaluator._run._cache_size()
+    swapped = mujoco_evaluator(policy=other.policy)
+    assert mujoco_evaluator._run._cache_size() == compiled
+    fresh = Evaluator(env, other.policy, "mujoco", threads=2)()
+    np.testing.assert_array_equal(swapped.qpos, fresh.qpos)
+    np.testing.assert_array_equal(swapped.actions, fresh.actions)
+    assert np.abs(swapped.actions - own.actions).max() > 1e-3
+    np.testing.assert_array_equal(mujoco_evaluator().actions, own.actions)
+
+
 def test_a_wild_policy_fails_and_is_scored_as_failed(setup):
     env_config, env, _ = setup
     wild = random_policy(env_config, env.observation_size["actor"], obs_key="actor", seed=1, action_gain=3000.0)
-    run = Evaluator(env, wild.policy.inference_fn(), "actor", "mujoco")()
+    run = Evaluator(env, wild.policy, "mujoco")()
     assert np.all(run.failed_at > 0), run.failed_at
     assert all(kind for kind in run.failure_kinds())
     scored = evaluate.score(run, env.motion_lib, ["a", "b"], success_threshold=10.0)
@@ -98,6 +112,39 @@ def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):
     assert again == pytest.approx(report.per_clip["wave"]["mpjpe_mm"], rel=1e-5)
 
 
+def test_clip_groups_bound_robots_times_frames():
+    groups = evaluate.clip_groups([100, 400, 90, 410, 1000, 95], max_robot_frames=900)
+    assert groups == [[4], [3, 1], [0, 5, 2]]
+    assert sorted(sum(groups, [])) == list(range(6))
+    assert evaluate.clip_groups([5, 5], max_robot_frames=1) == [[0], [1]]
+
+
+def test_evaluating_in_groups_changes_nothing_but_memory(setup, tmp_path):
+    _, _, policy = setup
+    levels = [("jitter", 0.05)]
+    whole = evaluate.evaluate(policy, short_clips(), ["still", "wave"], noise_levels=levels)
+    handed = []
+    grouped = evaluate.evaluate(policy, short_clips(), ["still", "wave"], noise_levels=levels, max_robot_frames=1,
+                                on_group=handed.append)
+    assert [group.clip_names for group in handed] == [["wave"], ["still"]]  # longest first, one clip each
+    assert grouped.groups == [] and len(whole.groups) == 1
+    assert grouped.clip_names == ["still", "wave"] and list(grouped.per_clip) == ["still", "wave"]
+    # The same up to the float rounding of the batched policy (a batch of one against a batch of two).
+    def numbers(per_clip):
+        return {(clip, key): value for clip, row in per_clip.items() for key, value in row.items() if key != "failure"}
+
+    assert numbers(grouped.per_clip) == pytest.approx(numbers(whole.per_clip), rel=1e-5)
+    assert grouped.overall == pytest.approx(whole.overall, rel=1e-5)
+    assert numbers(grouped.noise[0]["per_clip"]) == pytest.approx(numbers(whole.noise[0]["per_clip"]), rel=1e-5)
+    assert numbers(grouped.noise[0]["per_clip"]) != pytest.approx(numbers(whole.per_clip), rel=1e-3)  # corrupted
+    wave = handed[0].rollout
+    both = whole.groups[0]
+    assert both.clip_names == ["wave", "still"]
+    np.testing.assert_allclose(wave.qpos[0], both.rollout.qpos[0, :wave.qpos.shape[1]], atol=1e-5)
+    paths = evaluate.write_rollouts(handed[0], tmp_path)
+    assert np.load(paths["rollout:wave"])["qpos"].shape[0] == int(wave.last_frame()[0]) + 1
+
+
 @pytest.mark.slow
 def test_mjx_and_mujoco_back_ends_agree(setup, mujoco_evaluator):
     """Same short rollout on both simulators: keypoints within 2 mm, rewards and metrics alike.
@@ -107,7 +154,7 @@ def test_mjx_and_mujoco_back_ends_agree(setup, mujoco_evaluator):
     """
     _, env, policy = setup
     c_run = mujoco_evaluator()
-    mjx_run = Evaluator(env, policy.policy.inference_fn(), "actor", "mjx")()
+    mjx_run = Evaluator(env, policy.policy, "mjx")()
     np.testing.assert_allclose(mjx_run.keypoints, c_run.keypoints, atol=2e-3)
     np.testing.assert_allclose(mjx_run.qpos, c_run.qpos, atol=2e-2)
     np.testing.assert_allclose(mjx_run.reward, c_run.reward, atol=1e-3)

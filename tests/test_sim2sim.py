@@ -17,7 +17,7 @@ def setup(tmp_path_factory):
     env_config = tracking_config.default_config()
     env = evaluate.make_env(env_config, short_clips()[1:])
     policy = random_policy(env_config, env.observation_size["actor"], seed=2, action_gain=20.0)
-    jax_run = Evaluator(env, policy.policy.inference_fn(), "actor", "mujoco")()
+    jax_run = Evaluator(env, policy.policy, "mujoco")()
     path = tmp_path_factory.mktemp("onnx") / "student.onnx"
     _, max_error = onnx_export.export_policy(policy, path, real_observations=jax_run.obs[0])
     return env, policy, jax_run, path, max_error

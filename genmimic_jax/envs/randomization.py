@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import ml_collections
 import mujoco
 import numpy as np
-from mujoco import mjx
 
 from genmimic_jax.envs.mirror import MirrorMap, concat
 from genmimic_jax.robot.g1 import constants

@@ -1,7 +1,9 @@
 """Evaluation of a policy over a motion set: per-clip and overall metrics, the noise suite, saved trajectories.
 
 `evaluate(...)` rolls every clip out once cleanly (and once per corruption level of the noise suite, goal keypoints
-corrupted, scored against the clean reference), then `write_report` writes into one output folder:
+corrupted, scored against the clean reference), in groups of clips of similar length whose rollouts fit a memory
+budget (`max_robot_frames`), so that a dataset of thousands of clips evaluates in bounded memory; `write_rollouts`
+saves a group's trajectories as it finishes and `write_report` the rest, into one output folder:
 
     report.json             policy, back end, per-clip and overall metrics, noise-suite results
     report.txt              the same as a plain-text table
@@ -16,7 +18,7 @@ import json
 import os
 import pathlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -32,18 +34,21 @@ from genmimic_jax.rl import env_factory
 from genmimic_jax.rl.policy import SavedPolicy, check_observation
 from genmimic_jax.viz import plots
 
+# Robots x control frames rolled out at once: ~0.5 GB of trajectories and observations (a 2-core CPU rolls that out in
+# about a minute and a half; a GPU wants larger groups).
+DEFAULT_MAX_ROBOT_FRAMES = 131_072
+
 
 @dataclasses.dataclass
 class Report:
     """Everything an evaluation produced.
 
     Attributes:
-      clip_names: one per clip, in motion-library order.
+      clip_names: one per clip, in the order given.
       per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none).
       overall: `metrics.summarize` of the clean run.
       noise: one entry per corruption level: {'corruption', 'severity', 'overall', 'per_clip'}.
-      rollout: the clean run.
-      motion_lib: the reference clips at the control rate (what the rollout is scored against).
+      groups: the clean rollouts, group by group (empty when `evaluate` handed them to `on_group` instead).
       info: policy and settings, for the JSON.
     """
 
@@ -51,9 +56,23 @@ class Report:
     per_clip: dict[str, dict[str, Any]]
     overall: dict[str, float]
     noise: list[dict[str, Any]]
+    groups: list[ClipGroup]
+    info: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipGroup:
+    """The clean rollouts of some of the clips (robot i follows clip i of `clip_names`).
+
+    Attributes:
+      clip_names: the group's clips.
+      rollout: the clean run.
+      motion_lib: the group's reference clips at the control rate (what the rollout is scored against).
+    """
+
+    clip_names: list[str]
     rollout: Rollout
     motion_lib: MotionLib
-    info: dict[str, Any]
 
 
 def eval_env_config(env_config: dict | ml_collections.ConfigDict, num_clips: int) -> ml_collections.ConfigDict:
@@ -76,11 +95,28 @@ def make_env(env_config: dict | ml_collections.ConfigDict, clips: Sequence) -> T
     return TrackingEnv(config, lib)
 
 
-def corrupt_goals(lib: MotionLib, corruption: str, severity: float, seed: int) -> MotionLib:
-    """The library with every clip's goal keypoints corrupted (clip c uses seed + c); the reference frames stay."""
-    out = np.concatenate([noise.corrupt(corruption, lib.clip_goals(clip), lib.fps, severity, seed + clip)
-                          for clip in range(lib.num_clips)])
+def corrupt_goals(lib: MotionLib, corruption: str, severity: float, seed: int,
+                  clip_ids: Sequence[int] | None = None) -> MotionLib:
+    """The library with every clip's goal keypoints corrupted (clip c uses seed + clip_ids[c], by default seed + c,
+    so that a clip is corrupted alike in whichever group it is evaluated); the reference frames stay."""
+    clip_ids = range(lib.num_clips) if clip_ids is None else clip_ids
+    out = np.concatenate([noise.corrupt(corruption, lib.clip_goals(clip), lib.fps, severity, seed + int(clip_id))
+                          for clip, clip_id in enumerate(clip_ids)])
     return lib.replace(goal_keypoints=jnp.asarray(out, jnp.float32))
+
+
+def clip_groups(frames: Sequence[int], max_robot_frames: int) -> list[list[int]]:
+    """Clip indices in evaluation groups: longest first, each group as many clips as keep its clip count times its
+    longest clip within `max_robot_frames` (a clip longer than that alone), so rollouts of similar lengths share
+    a group and little of it is padding."""
+    order = sorted(range(len(frames)), key=lambda clip: (-frames[clip], clip))
+    groups: list[list[int]] = []
+    for clip in order:
+        if groups and (len(groups[-1]) + 1) * frames[groups[-1][0]] <= max_robot_frames:
+            groups[-1].append(clip)
+        else:
+            groups.append([clip])
+    return groups
 
 
 def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
@@ -99,8 +135,12 @@ def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
 
 def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
              success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (), noise_seed: int = 0,
-             threads: int = 2) -> Report:
+             threads: int = 2, max_robot_frames: int = DEFAULT_MAX_ROBOT_FRAMES,
+             on_group: Callable[[ClipGroup], None] | None = None) -> Report:
     """Rolls the policy out on every clip (deterministic actions), cleanly and under each corruption level.
+
+    Clips are rolled out in groups (`clip_groups`); each group compiles its own rollout, and a clip's result does
+    not depend on the group it lands in (beyond the float rounding of a batched policy).
 
     Args:
       saved: the trained policy; its run config gives the environment.
@@ -111,28 +151,45 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
       noise_levels: (corruption, severity) pairs of the noise suite to run (`noise.suite()`); empty: none.
       noise_seed: seed of the corruptions.
       threads: C MuJoCo back end threads.
+      max_robot_frames: the most robots x control frames rolled out at once (memory: ~4 KB each).
+      on_group: called with each group's clean rollouts as it finishes (e.g. `write_rollouts`), which are then
+        dropped; without it the report keeps them.
     """
     if len(clips) != len(clip_names) or not clips:
         raise ValueError(f"need one name per clip and at least one clip, got {len(clips)} clips, "
                          f"{len(clip_names)} names")
-    env = make_env(saved.run_config["env"], clips)
-    check_observation(saved.policy, env.observation_size, saved.run_dir)
-    evaluator = Evaluator(env, saved.policy.inference_fn(), saved.policy.obs_key, backend, threads)
-    lib = env.motion_lib
-    clean = evaluator()
-    per_clip = score(clean, lib, clip_names, success_threshold)
+    env_config = eval_env_config(saved.run_config["env"], 1)
+    frames = [int(np.ceil(len(clip.qpos) / clip.fps / env_config.ctrl_dt)) + 1 for clip in clips]
+    per_clip: dict[str, dict[str, Any]] = {}
+    noisy: list[dict[str, dict[str, Any]]] = [{} for _ in noise_levels]
+    kept: list[ClipGroup] = []
+    for indices in clip_groups(frames, max_robot_frames):
+        names = [clip_names[i] for i in indices]
+        env = make_env(saved.run_config["env"], [clips[i] for i in indices])
+        check_observation(saved.policy, env.observation_size, saved.run_dir)
+        evaluator = Evaluator(env, saved.policy, backend, threads)
+        lib = env.motion_lib
+        group = ClipGroup(clip_names=names, rollout=evaluator(), motion_lib=lib)
+        per_clip.update(score(group.rollout, lib, names, success_threshold))
+        for scored, (corruption, severity) in zip(noisy, noise_levels):
+            run = evaluator(corrupt_goals(lib, corruption, severity, noise_seed, indices))
+            scored.update(score(run, lib, names, success_threshold))
+        if on_group is None:
+            kept.append(group)
+        else:
+            on_group(group)
+    per_clip = {name: per_clip[name] for name in clip_names}
     results = []
-    for corruption, severity in noise_levels:
-        run = evaluator(corrupt_goals(lib, corruption, severity, noise_seed))
-        scored = score(run, lib, clip_names, success_threshold)
+    for scored, (corruption, severity) in zip(noisy, noise_levels):
+        scored = {name: scored[name] for name in clip_names}
         results.append({"corruption": corruption, "severity": severity, "per_clip": scored,
                         "overall": metrics.summarize(list(scored.values()))})
     info = {"policy": {"run_dir": str(saved.run_dir), "kind": saved.kind, "obs": saved.policy.obs_key,
                        "step": saved.step},
-            "backend": backend, "success_threshold_m": success_threshold, "control_rate_hz": lib.fps,
+            "backend": backend, "success_threshold_m": success_threshold, "control_rate_hz": 1.0 / env_config.ctrl_dt,
             "noise_seed": noise_seed, "scoring": "against the clean reference; frames 1..end of clip or failure"}
     return Report(clip_names=list(clip_names), per_clip=per_clip, overall=metrics.summarize(list(per_clip.values())),
-                  noise=results, rollout=clean, motion_lib=lib, info=info)
+                  noise=results, groups=kept, info=info)
 
 
 def _json_ready(value):
@@ -179,8 +236,8 @@ def report_paths(output_dir: str | os.PathLike, clip_names: list[str]) -> dict[s
 
 
 def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, pathlib.Path]:
-    """Writes report.json, report.txt, rollouts/<clip>.npz and plots/ (each with `files.write_atomic`); returns the
-    paths."""
+    """Writes report.json, report.txt, plots/ and the rollouts the report kept (each with `files.write_atomic`);
+    returns the paths."""
     output_dir = pathlib.Path(output_dir)
     paths = {"json": output_dir / "report.json", "text": output_dir / "report.txt"}
     report_json = json.dumps(_json_ready({
@@ -189,21 +246,29 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
     files.write_atomic(paths["json"], lambda file: file.write(report_json), "json", overwrite=overwrite)
     report_text = (format_report(report) + "\n").encode("utf-8")
     files.write_atomic(paths["text"], lambda file: file.write(report_text), "text", overwrite=overwrite)
-    lib = report.motion_lib
-    for n, name in enumerate(report.clip_names):
-        end = int(report.rollout.last_frame()[n]) + 1
-        ref_keypoints = lib.clip_frames(n).keypoints
-        path = output_dir / "rollouts" / f"{safe_name(name)}.npz"
-        arrays = dict(qpos=report.rollout.qpos[n, :end].astype(np.float32),
-                      keypoints=report.rollout.keypoints[n, :end].astype(np.float32),
-                      reference_keypoints=ref_keypoints[:end].astype(np.float32), fps=np.float64(lib.fps),
-                      failed_at=np.int64(report.rollout.failed_at[n]), source=np.array(name))
-        files.write_atomic(path, lambda file, arrays=arrays: np.savez(file, **arrays), "rollout", overwrite=overwrite)
-        paths[f"rollout:{name}"] = path
+    for group in report.groups:
+        paths.update(write_rollouts(group, output_dir, overwrite))
     paths["clip_plot"] = plots.plot_clip_metrics(report.per_clip, output_dir / "plots" / "clip_metrics.png")
     if report.noise:
         paths["noise_plot"] = plots.plot_noise_suite(report.overall, report.noise,
                                                      output_dir / "plots" / "noise_suite.png")
+    return paths
+
+
+def write_rollouts(group: ClipGroup, output_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, pathlib.Path]:
+    """Writes rollouts/<clip>.npz of each clip of `group` (simulated qpos and keypoints up to the clip's end or
+    failure, reference keypoints, fps, failure frame); returns 'rollout:<clip>' -> path."""
+    output_dir, lib, rollout = pathlib.Path(output_dir), group.motion_lib, group.rollout
+    paths = {}
+    for n, name in enumerate(group.clip_names):
+        end = int(rollout.last_frame()[n]) + 1
+        path = output_dir / "rollouts" / f"{safe_name(name)}.npz"
+        arrays = dict(qpos=rollout.qpos[n, :end].astype(np.float32),
+                      keypoints=rollout.keypoints[n, :end].astype(np.float32),
+                      reference_keypoints=lib.clip_frames(n).keypoints[:end].astype(np.float32),
+                      fps=np.float64(lib.fps), failed_at=np.int64(rollout.failed_at[n]), source=np.array(name))
+        files.write_atomic(path, lambda file, arrays=arrays: np.savez(file, **arrays), "rollout", overwrite=overwrite)
+        paths[f"rollout:{name}"] = path
     return paths
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +25,11 @@ from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import randomization
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
+from genmimic_jax.rl.policy import Policy
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
 BACKENDS = physics_backends.BACKENDS
-PolicyFn = Callable[[jax.Array], jax.Array]  # observations [N, D] -> raw actions [N, 29]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,23 +79,21 @@ class Rollout:
 class Evaluator:
     """Runs deterministic evaluation rollouts of one policy in one environment on a chosen back end.
 
-    The jitted functions are built once and take the motion libraries as arguments, so evaluating again with
-    other goal keypoints of the same shapes (the noise suite) does not compile again.
+    The jitted rollout is built once and takes the motion library and the policy as arguments, so evaluating again
+    with other goal keypoints of the same shapes (the noise suite) or another checkpoint of the same architecture
+    does not compile again.
 
     Args:
       env: the tracking environment; its motion library is the reference (one robot per clip).
-      policy: observations [N, D] -> raw actions [N, 29], traceable by JAX.
-      obs_key: which observation the policy reads ('actor' or 'privileged').
+      policy: the policy rolled out by default; it reads observation `policy.obs_key`.
       backend: 'mjx' or 'mujoco'.
       threads: C MuJoCo back end: rollout threads.
     """
 
-    def __init__(self, env: TrackingEnv, policy: PolicyFn, obs_key: str, backend: str = "mujoco", threads: int = 2):
+    def __init__(self, env: TrackingEnv, policy: Policy, backend: str = "mujoco", threads: int = 2):
         if backend not in BACKENDS:
             raise ValueError(f"unknown back end {backend!r}; expected one of {BACKENDS}")
-        if obs_key not in env.observation_size:
-            raise ValueError(f"the policy reads observation {obs_key!r}, the env has {sorted(env.observation_size)}")
-        self.env, self.policy, self.obs_key = env, policy, obs_key
+        self.env, self.policy = env, self._checked(env, policy)
         self.backend, self.threads = backend, threads
         self._params = randomization.nominal_params(env.nominal)
         self._clips = jnp.arange(env.motion_lib.num_clips)
@@ -108,15 +105,24 @@ class Evaluator:
                                                 threads)
         self._run = jax.jit(self._scan)
 
-    def __call__(self, lib: MotionLib | None = None) -> Rollout:
-        """Rolls every clip out, in the environment's motion library or in `lib` (same clips and shapes)."""
+    def __call__(self, lib: MotionLib | None = None, policy: Policy | None = None) -> Rollout:
+        """Rolls every clip out, in the environment's motion library or in `lib` (same clips and shapes), with the
+        evaluator's policy or with `policy`."""
         own = self.env.motion_lib
         lib = own if lib is None else lib
         if jax.tree.structure(lib) != jax.tree.structure(own) or any(
                 a.shape != b.shape for a, b in zip(jax.tree.leaves(lib), jax.tree.leaves(own))):
             raise ValueError("the motion library must have the environment library's clips and shapes")
-        physics0, outputs = self._run(lib)
+        policy = self.policy if policy is None else self._checked(self.env, policy)
+        physics0, outputs = self._run(lib, policy)
         return _assemble(physics0, *outputs, lib)
+
+    @staticmethod
+    def _checked(env: TrackingEnv, policy: Policy) -> Policy:
+        if policy.obs_key not in env.observation_size:
+            raise ValueError(f"the policy reads observation {policy.obs_key!r}, the env has "
+                             f"{sorted(env.observation_size)}")
+        return policy
 
     def _with_lib(self, lib: MotionLib) -> TrackingEnv:
         view = copy.copy(self.env)
@@ -144,21 +150,21 @@ class Evaluator:
         obs, history = env.observe(physics, clip, frame, action, history, self._params)
         return jnp.stack([failures[kind] for kind in FAILURES]), reward, obs, history
 
-    def _scan(self, lib: MotionLib):
-        clips, simulator = self._clips, self._simulator
+    def _scan(self, lib: MotionLib, policy: Policy):
+        clips, simulator, act, obs_key = self._clips, self._simulator, policy.inference_fn(), policy.obs_key
         physics, obs, history = self._initial(lib, clips)
         first = lib.frame(clips, jnp.zeros_like(clips))
         sim_state = jax.vmap(simulator.init)(first.qpos, first.qvel, first.qpos[:, 7:])
 
         def step(carry, t):
             sim_state, obs, history, last_action = carry
-            action = self.policy(obs[self.obs_key])
+            action = act(obs[obs_key])
             frame = jnp.full(clips.shape, t + 1, jnp.int32)
             targets = self._targets(lib, action, clips, frame)
             sim_state, physics = simulator.step(sim_state, targets, None)
             failures, reward, next_obs, history = self._judge(lib, physics, clips, frame, action, last_action,
                                                               history)
-            out = (physics.qpos, physics.keypoints, obs[self.obs_key], action, reward, failures)
+            out = (physics.qpos, physics.keypoints, obs[obs_key], action, reward, failures)
             return (sim_state, next_obs, history, action), out
 
         carry = (sim_state, obs, history, jnp.zeros((clips.shape[0], constants.NUM_JOINTS)))

@@ -15,8 +15,6 @@ import os
 import pathlib
 import zipfile
 
-import numpy as np
-
 from genmimic_jax import files
 from genmimic_jax.human import bvh, keypoints
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, load_npz
