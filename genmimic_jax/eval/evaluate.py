@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -163,7 +164,11 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
     per_clip: dict[str, dict[str, Any]] = {}
     noisy: list[dict[str, dict[str, Any]]] = [{} for _ in noise_levels]
     kept: list[ClipGroup] = []
-    for indices in clip_groups(frames, max_robot_frames):
+    for number, indices in enumerate(clip_groups(frames, max_robot_frames)):
+        if number:
+            # JAX's caches keep every earlier group's compiled rollout, environment and motion library alive
+            # (measured: 2.4 -> 1.35 GB over 1,000 clips in 9 groups); a group's shapes never recur.
+            jax.clear_caches()
         names = [clip_names[i] for i in indices]
         env = make_env(saved.run_config["env"], [clips[i] for i in indices])
         check_observation(saved.policy, env.observation_size, saved.run_dir)
@@ -178,6 +183,7 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
             kept.append(group)
         else:
             on_group(group)
+        evaluator.close()
     per_clip = {name: per_clip[name] for name in clip_names}
     results = []
     for scored, (corruption, severity) in zip(noisy, noise_levels):

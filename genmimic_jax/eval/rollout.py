@@ -124,6 +124,11 @@ class Evaluator:
                              f"{sorted(env.observation_size)}")
         return policy
 
+    def close(self) -> None:
+        """Stops the C MuJoCo back end's thread pool; the evaluator cannot run after."""
+        if isinstance(self._simulator, physics_backends.MujocoBackend):
+            self._simulator.close()
+
     def _with_lib(self, lib: MotionLib) -> TrackingEnv:
         view = copy.copy(self.env)
         view.motion_lib = lib
