@@ -24,7 +24,8 @@ BACKENDS = ("mujoco", "mjx")
 
 def render_videos(group, output_dir: pathlib.Path, names: set[str], video_format: str) -> list[str]:
     """Videos of the rollouts of `group`'s clips among `names` over their whole clip (reference ghost, goal keypoints
-    as spheres, a fall marked); returns lines to print."""
+    as spheres, a fall marked); returns lines to print. Where no renderer is available it empties `names`, so later
+    groups do not try again."""
     from genmimic_jax.eval import evaluate
     from genmimic_jax.viz import render
 

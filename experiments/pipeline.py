@@ -162,6 +162,7 @@ def _best_teacher_step(teacher_dir: pathlib.Path, motion, name: str, ev) -> int:
         overall = metrics.summarize(list(scored.values()))
         scores[step] = (overall["success_rate"], -overall["mpjpe_mm"])
         print(f"teacher step {step}: success {overall['success_rate']:.0f}%, MPJPE {overall['mpjpe_mm']:.1f} mm")
+    evaluator.close()
     best = max(scores, key=lambda step: (scores[step], step))
     print(f"distilling the teacher of step {best}")
     return best

@@ -206,6 +206,11 @@ class MotionLib:
                    bin_frames=bin_frames, max_length=int(lengths.max()), names=tuple(names))
 
 
+def resampled_length(num_frames: int, src_fps: float, fps: float) -> int:
+    """Frames of a clip of `num_frames` at `src_fps` once resampled to `fps` (the library's clip lengths)."""
+    return int(np.floor((num_frames - 1) / src_fps * fps + 1e-6)) + 1
+
+
 def _resample(clip, name: str, fps: float) -> np.ndarray:
     """The clip's qpos [T', 36] at `fps`: linear for positions and joints, slerp for the root quaternion."""
     qpos = np.asarray(clip.qpos, dtype=np.float64)
@@ -220,8 +225,7 @@ def _resample(clip, name: str, fps: float) -> np.ndarray:
     if np.any(np.abs(norms - 1.0) > 1e-2):
         raise MotionLibError(f"{name}: root quaternions qpos[:, 3:7] are not unit (norms {norms.min():.3f}.."
                              f"{norms.max():.3f})")
-    duration = (qpos.shape[0] - 1) / src_fps
-    count = int(np.floor(duration * fps + 1e-6)) + 1
+    count = resampled_length(qpos.shape[0], src_fps, fps)
     if count < 3:
         raise MotionLibError(f"{name}: {qpos.shape[0]} frames at {src_fps} fps is shorter than 3 frames at {fps} fps")
     src_t = np.arange(qpos.shape[0]) / src_fps

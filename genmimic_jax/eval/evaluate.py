@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 
 from genmimic_jax import files
-from genmimic_jax.envs.motion_lib import MotionLib
+from genmimic_jax.envs.motion_lib import MotionLib, resampled_length
 from genmimic_jax.envs.tracking import TrackingEnv, termination_config
 from genmimic_jax.eval import metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
@@ -160,7 +160,7 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         raise ValueError(f"need one name per clip and at least one clip, got {len(clips)} clips, "
                          f"{len(clip_names)} names")
     env_config = eval_env_config(saved.run_config["env"], 1)
-    frames = [int(np.ceil(len(clip.qpos) / clip.fps / env_config.ctrl_dt)) + 1 for clip in clips]
+    frames = [resampled_length(len(clip.qpos), float(clip.fps), 1.0 / env_config.ctrl_dt) for clip in clips]
     per_clip: dict[str, dict[str, Any]] = {}
     noisy: list[dict[str, dict[str, Any]]] = [{} for _ in noise_levels]
     kept: list[ClipGroup] = []
