@@ -161,7 +161,7 @@ def test_adaptive_sampling_prefers_failing_bins(two_clip_lib):
 def test_per_clip_adaptive_sampling_keeps_each_clip_its_share(two_clip_lib):
     lib = two_clip_lib
     def sample(keys, counts, uniform_ratio):
-        distribution = lib.start_distribution(counts, uniform_ratio, per_clip=True)
+        distribution = lib.start_distribution(counts, uniform_ratio, failure_share=0.0)
         return jax.jit(jax.vmap(lib.sample_start, in_axes=(0, None)))(keys, distribution)
 
     keys = jax.random.split(jax.random.PRNGKey(2), 4000)
@@ -179,6 +179,26 @@ def test_per_clip_adaptive_sampling_keeps_each_clip_its_share(two_clip_lib):
     assert abs(np.mean(clip == 0) - 0.25) < 0.03
     assert np.ptp(np.bincount(t[clip == 0] // 25, minlength=6)) < 0.4 * np.sum(clip == 0) / 6
     assert np.all(t <= np.asarray(lib.lengths)[clip] - 2)
+
+
+def test_failure_share_moves_starts_towards_the_clips_that_fail(two_clip_lib):
+    lib = two_clip_lib
+    def probabilities(counts, failure_share):
+        return np.diff(np.asarray(lib.start_distribution(counts, 0.1, failure_share)), prepend=0.0)
+
+    # Clip 0 (weight 0.25) fails in one bin, clip 1 (weight 0.75) never: pooled, every adaptive start goes to that
+    # bin; per clip, clip 1 keeps its 75%; the mix is the average of the two.
+    counts = jnp.zeros(lib.num_bins).at[lib.bin_index(0, 80)].set(2.0)
+    pooled, per_clip, mixed = (probabilities(counts, share) for share in (1.0, 0.0, 0.5))
+    failing = int(lib.bin_index(0, 80))
+    assert pooled[failing] == pytest.approx(0.9 + 0.1 * 0.25 / 6, abs=1e-6)
+    assert per_clip[failing] == pytest.approx(0.25 * (0.9 + 0.1 / 6), abs=1e-6)
+    np.testing.assert_allclose(mixed, 0.5 * (pooled + per_clip), atol=1e-6)
+    for p in (pooled, per_clip, mixed):
+        assert p.sum() == pytest.approx(1.0, abs=1e-6)
+    # Without failures every share gives the weights, spread evenly over each clip's bins.
+    np.testing.assert_allclose(probabilities(jnp.zeros(lib.num_bins), 0.5), probabilities(jnp.zeros(lib.num_bins), 0.0),
+                               atol=1e-7)
 
 
 def test_goals_can_come_from_the_clip_keypoint_track():

@@ -10,7 +10,7 @@ corrupted by the evaluation's noise suite) while rewards still score against the
 
 Start sampling is uniform (clip by weight, frame uniform) or adaptive: every clip is cut into bins of
 `bin_seconds`, failures are counted per bin (the counts live in the environment state) and bins that fail more are
-started from more often, as BeyondMimic does, pooled over the whole set or within each clip.
+started from more often, as BeyondMimic does, pooled over the whole set, within each clip, or a mix of the two.
 """
 
 from __future__ import annotations
@@ -132,26 +132,29 @@ class MotionLib:
         t = jax.random.randint(t_rng, (), 0, self.lengths[clip] - 1)
         return clip, t
 
-    def start_distribution(self, fail_counts: jax.Array, uniform_ratio: float, per_clip: bool = False) -> jax.Array:
+    def start_distribution(self, fail_counts: jax.Array, uniform_ratio: float,
+                           failure_share: float = 1.0) -> jax.Array:
         """The cumulative start probabilities [B] over the failure table's bins, for `sample_start`.
 
         P(bin) = uniform_ratio * base(bin) + (1 - uniform_ratio) * adaptive(bin), where base spreads each clip's
-        weight evenly over its bins. Pooled (`per_clip` False), adaptive(bin) = fail(bin) / sum(fail) over every
-        clip, so a long clip with many failing bins draws most starts. Per clip, adaptive(bin) = weight(clip) *
-        fail(bin) / sum(fail of its clip): each clip keeps its weight's share of the starts and its failing bins
-        share them. Without failures (in the set, or in the clip) adaptive = base. Computed once for a batch of
-        starts: its cost follows the number of bins, a start's only its logarithm.
+        weight evenly over its bins, and adaptive(bin) = share(clip) * fail(bin) / fail(clip) with
+        share(clip) = (1 - failure_share) * weight(clip) + failure_share * fail(clip) / sum(fail). So
+        `failure_share` 1 pools the bins of the whole set (a long clip with many failing bins draws most starts),
+        0 keeps each clip its weight's share for its own failing bins, and between the two the clips that still
+        fail draw more than their weight without taking every start. A clip without failures spreads its share
+        evenly over its bins; without any failure adaptive = base. Computed once for a batch of starts: its cost
+        follows the number of bins, a start's only its logarithm.
         """
         bins_per_clip = jax.ops.segment_sum(jnp.ones_like(fail_counts), self.bin_clips, self.num_clips)
+        clip_fails = jax.ops.segment_sum(fail_counts, self.bin_clips, self.num_clips)
+        total = jnp.sum(clip_fails)
+        share = jnp.where(total > 0, (1.0 - failure_share) * self.weights
+                          + failure_share * clip_fails / jnp.where(total > 0, total, 1.0), self.weights)
+        fails = clip_fails[self.bin_clips]
+        within_clip = jnp.where(fails > 0, fail_counts / jnp.where(fails > 0, fails, 1.0),
+                                1.0 / bins_per_clip[self.bin_clips])
         base = (self.weights / bins_per_clip)[self.bin_clips]
-        if per_clip:
-            clip_fails = jax.ops.segment_sum(fail_counts, self.bin_clips, self.num_clips)[self.bin_clips]
-            adaptive = jnp.where(clip_fails > 0,
-                                 self.weights[self.bin_clips] * fail_counts / jnp.where(clip_fails > 0, clip_fails, 1.0),
-                                 base)
-        else:
-            total = jnp.sum(fail_counts)
-            adaptive = jnp.where(total > 0, fail_counts / jnp.where(total > 0, total, 1.0), base)
+        adaptive = share[self.bin_clips] * within_clip
         return jnp.cumsum(uniform_ratio * base + (1.0 - uniform_ratio) * adaptive)
 
     def sample_start(self, rng: jax.Array, distribution: jax.Array) -> tuple[jax.Array, jax.Array]:

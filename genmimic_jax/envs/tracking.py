@@ -57,6 +57,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.motion.sampling = "adaptive"
     config.motion.bin_seconds = 1.0
     config.motion.uniform_ratio = 0.1  # share of adaptive starts drawn from the clip weights
+    # adaptive_per_clip: the part of each clip's share that follows its failure count instead of its weight (0: each
+    # clip keeps its weight's share; 1: as "adaptive"), so that clips still failing draw more starts
+    config.motion.clip_failure_share = 0.0
     config.motion.failure_decay = 0.999  # per control step decay of the failure counts
 
     # Every term's weight (reward.weights.<term>) and parameters (reward.params.<term>.<name>): `rewards.TERMS`.
@@ -276,8 +279,9 @@ class TrackingEnv:
         """What every restart of this step samples from (None for uniform starts)."""
         if self.config.motion.sampling == "uniform":
             return None
-        return self.motion_lib.start_distribution(fail_counts, self.config.motion.uniform_ratio,
-                                                  per_clip=self.config.motion.sampling == "adaptive_per_clip")
+        failure_share = (self.config.motion.clip_failure_share if self.config.motion.sampling == "adaptive_per_clip"
+                         else 1.0)
+        return self.motion_lib.start_distribution(fail_counts, self.config.motion.uniform_ratio, failure_share)
 
     def _start_one(self, rng: jax.Array, distribution: jax.Array | None):
         """A fresh episode on a reference state: its MJX data, physics and episode info."""
