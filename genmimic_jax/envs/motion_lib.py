@@ -151,9 +151,9 @@ class MotionLib:
         share = jnp.where(total > 0, (1.0 - failure_share) * self.weights
                           + failure_share * clip_fails / jnp.where(total > 0, total, 1.0), self.weights)
         fails = clip_fails[self.bin_clips]
-        within_clip = jnp.where(fails > 0, fail_counts / jnp.where(fails > 0, fails, 1.0),
-                                1.0 / bins_per_clip[self.bin_clips])
-        base = (self.weights / bins_per_clip)[self.bin_clips]
+        evenly = 1.0 / bins_per_clip[self.bin_clips]
+        within_clip = jnp.where(fails > 0, fail_counts / jnp.where(fails > 0, fails, 1.0), evenly)
+        base = self.weights[self.bin_clips] * evenly
         adaptive = share[self.bin_clips] * within_clip
         return jnp.cumsum(uniform_ratio * base + (1.0 - uniform_ratio) * adaptive)
 
