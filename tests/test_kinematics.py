@@ -41,6 +41,16 @@ def test_forward_kinematics_matches_mujoco(random_qpos):
         np.testing.assert_allclose(np.asarray(frames.rotation[i]).reshape(-1, 9), data.xmat[1:], atol=1e-5)
 
 
+def test_center_of_mass_matches_mujoco(random_qpos):
+    model = g1_model.load_model(scene=False)
+    data = mujoco.MjData(model)
+    com = np.asarray(kinematics.center_of_mass(kinematics.g1_tree(), body_frames(kinematics.g1_tree(), random_qpos)))
+    for i, qpos in enumerate(random_qpos):
+        data.qpos[:] = qpos
+        mujoco.mj_forward(model, data)
+        np.testing.assert_allclose(com[i], data.subtree_com[0], atol=1e-5)
+
+
 def test_point_jacobian_matches_mujoco(random_qpos):
     model = g1_model.load_model(scene=False)
     data = mujoco.MjData(model)

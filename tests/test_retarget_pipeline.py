@@ -13,6 +13,7 @@ from genmimic_jax.human.io import load_motion
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz, trim
 from genmimic_jax.human.skeleton import JOINT_INDEX, SMPL_JOINT_NAMES
 from genmimic_jax.retarget import contact, dataset, io, kinematics, optimize, pipeline, scale_fit
+from genmimic_jax.retarget import report as retarget_report
 from genmimic_jax.robot.g1 import constants
 from test_kinematics import body_frames
 
@@ -104,7 +105,22 @@ def test_retarget_tracks_and_keeps_feet_planted(retargeter, robot_as_human):
     assert report["foot_skating_cm_s"] < 0.5
     assert report["flat_planted_sole_height_mm"]["max_abs"] < 5.0
     assert report["foot_penetration_mm"] < 2.0
+    assert report["balance"]["supported_fraction"] == 1.0 and report["balance"]["off_balance_fraction"] == 0.0
     np.testing.assert_allclose(np.linalg.norm(result.motion.qpos[:, 3:7], axis=-1), 1.0, atol=1e-5)
+
+
+def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
+    foot = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0], [0.0, 0.1, 0.0], [0.2, 0.1, 0.0]])
+    standing = np.stack([foot, foot + [0.0, 0.3, 0.2]])  # the right foot 0.2 m up: stands on the left one
+    corners = np.stack([standing] * 4)
+    corners[3, 0, :, 2] = 0.2  # both feet up
+    com = np.array([[0.1, 0.05, 0.7], [0.1, 0.3, 0.7], [0.3, 0.2, 0.7], [0.1, 0.05, 0.7]])
+    outside = retarget_report.com_outside_support(com, corners)
+    np.testing.assert_allclose(outside[:3], [-0.05, 0.2, np.hypot(0.1, 0.1)], rtol=2e-3)
+    assert np.isnan(outside[3])
+    balance = retarget_report._balance(np.array([0.0, 0.05, 0.05, np.nan, 0.05, 0.05, 0.05, 0.0]), fps=10.0)
+    assert balance["supported_fraction"] == 7 / 8 and balance["off_balance_fraction"] == 5 / 7
+    assert balance["longest_off_balance_s"] == pytest.approx(0.3) and balance["max_com_outside_mm"] == pytest.approx(50.0)
 
 
 def test_joint_limits_are_hard(retargeter, robot_as_human):

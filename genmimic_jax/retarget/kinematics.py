@@ -38,6 +38,8 @@ class KinematicTree:
       site_names: the model's site names.
       site_body: [S] body index of each site.
       site_offset: [S, 3] site position in its body's frame.
+      body_mass: [B] body masses (kg).
+      body_com: [B, 3] body centres of mass in their bodies' frames.
     """
 
     body_names: tuple[str, ...]
@@ -50,6 +52,8 @@ class KinematicTree:
     site_names: tuple[str, ...]
     site_body: np.ndarray
     site_offset: np.ndarray
+    body_mass: np.ndarray
+    body_com: np.ndarray
 
     @property
     def joint_body(self) -> np.ndarray:
@@ -160,6 +164,8 @@ def build_tree(model: mujoco.MjModel | None = None) -> KinematicTree:
         site_names=tuple(model.site(s).name for s in range(model.nsite)),
         site_body=model.site_bodyid - 1,
         site_offset=model.site_pos.astype(np.float32),
+        body_mass=model.body_mass[1:].astype(np.float32),
+        body_com=model.body_ipos[1:].astype(np.float32),
     )
 
 
@@ -215,6 +221,12 @@ def points(frames: Frames, body: np.ndarray, offset: jax.Array) -> jax.Array:
 def sites(tree: KinematicTree, frames: Frames, site_ids: np.ndarray) -> jax.Array:
     """World positions [..., S, 3] of the given sites."""
     return points(frames, tree.site_body[site_ids], tree.site_offset[site_ids])
+
+
+def center_of_mass(tree: KinematicTree, frames: Frames) -> jax.Array:
+    """World centre of mass [..., 3] of the whole robot."""
+    body_com = points(frames, np.arange(len(tree.parent)), tree.body_com)
+    return jnp.sum(body_com * jnp.asarray(tree.body_mass)[:, None], -2) / float(tree.body_mass.sum())
 
 
 def rotation_axes(tree: KinematicTree, frames: Frames) -> tuple[jax.Array, jax.Array]:

@@ -148,11 +148,15 @@ def tracked_points() -> TrackedPoints:
                          (offset[corners[0], 0] > 0).astype(int), tuple(groups))
 
 
+def body_frames(solution: Solution) -> kinematics.Frames:
+    """World poses of the G1's bodies in every frame of a solution."""
+    return kinematics.forward(kinematics.g1_tree(), solution.root_pos, solution.root_rot, solution.joints)
+
+
 def world_points(solution: Solution) -> jax.Array:
     """Keypoints, soles and foot corners [T, P, 3] of a solution."""
-    frames = kinematics.forward(kinematics.g1_tree(), solution.root_pos, solution.root_rot, solution.joints)
     points = tracked_points()
-    return kinematics.points(frames, points.body, points.offset)
+    return kinematics.points(body_frames(solution), points.body, points.offset)
 
 
 class Linearization(NamedTuple):
@@ -166,7 +170,7 @@ class Linearization(NamedTuple):
 def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights: Weights) -> Linearization:
     tree = kinematics.g1_tree()
     points = tracked_points()
-    frames = kinematics.forward(tree, solution.root_pos, solution.root_rot, solution.joints)
+    frames = body_frames(solution)
     pos = kinematics.points(frames, points.body, points.offset)  # [T, P, 3]
     axes, anchors_w = kinematics.rotation_axes(tree, frames)
     jacobians = []
@@ -521,8 +525,9 @@ def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations", "line_search"))
 def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
           contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0,
-          line_search: bool = False) -> tuple[jax.Array, jax.Array]:
-    """Runs both stages from `init`; returns qpos [T, 36] and the points [T, P, 3] (keypoints, soles, corners).
+          line_search: bool = False) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Runs both stages from `init`; returns qpos [T, 36], the points [T, P, 3] (keypoints, soles, corners) and the
+    robot's centre of mass [T, 3].
 
     One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends.
     """
@@ -536,7 +541,8 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
 
     no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
     solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
-    return to_qpos(solution), world_points(solution)
+    return to_qpos(solution), world_points(solution), kinematics.center_of_mass(kinematics.g1_tree(),
+                                                                                body_frames(solution))
 
 
 def _weight_shapes() -> Weights:

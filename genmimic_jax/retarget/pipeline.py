@@ -58,10 +58,12 @@ class Prepared:
 
 @dataclasses.dataclass(frozen=True)
 class Solved:
-    """The solver's output for a packed batch (numpy): qpos [T, 36], points [T, P, 3] and each clip's frames."""
+    """The solver's output for a packed batch (numpy): qpos [T, 36], points [T, P, 3], centre of mass [T, 3] and each
+    clip's frames."""
 
     qpos: np.ndarray
     points: np.ndarray
+    com: np.ndarray
     slices: list[slice]
 
 
@@ -93,8 +95,8 @@ class Retargeter:
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
         """Solves clips packed into one batch padded to `length` frames."""
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
-        qpos, points = self.compile(length)(problem, init, self.weights, max_step=np.float32(self.config.max_step))
-        return Solved(np.asarray(qpos), np.asarray(points), slices)
+        qpos, points, com = self.compile(length)(problem, init, self.weights, max_step=np.float32(self.config.max_step))
+        return Solved(np.asarray(qpos), np.asarray(points), np.asarray(com), slices)
 
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:
@@ -109,7 +111,8 @@ class Retargeter:
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
-                qpos, keypoints, points_clip[:, points_info.sole], points_clip[:, points_info.corners])
+                qpos, keypoints, points_clip[:, points_info.sole], points_clip[:, points_info.corners],
+                solved.com[frames])
             motion = RobotMotion(qpos=qpos, fps=item.human.fps, keypoints=keypoints, source=item.human.source)
             targets = np.where(item.clip.target_valid[:, None], item.clip.targets, np.nan)
             results.append(Retargeted(motion, quality, targets))

@@ -3,6 +3,12 @@
 Position errors are measured against the *scaled* human keypoints (`scale_fit.build_targets`: the human's segment
 directions on the robot's segment lengths), since a 1.3 m G1 cannot reach a 1.7 m human's joints; limb-direction and
 heading errors compare with the *raw* human motion.
+
+Balance is judged quasi-statically: the robot's centre of mass over the support polygon of its foot corners on the
+floor. Steps leave that polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash); a long
+stretch outside it is a move the robot can only follow by balancing dynamically, which is what a tracking policy
+finds hardest (the shared kick and dance have 0.93 and 1.23 s, and no teacher trained in an hour on a CPU follows
+the dance, nor the kick in every seed; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from genmimic_jax.robot.g1 import constants
 
 K = constants.KEYPOINT_INDEX
 REFERENCE = "errors in mm against the scaled human keypoints (robot segment lengths, human segment directions)"
+SUPPORT_HEIGHT = 0.01  # m: a foot corner this close to the floor supports the robot
+UNBALANCED = 0.03  # m: a centre of mass this far outside the support polygon counts as off balance
+_DIRECTIONS = np.stack([np.cos(a := np.linspace(0.0, 2 * np.pi, 64, endpoint=False)), np.sin(a)], -1)  # [D, 2]
 
 # Limb directions compared with the human's: (robot keypoint from, to), (human joint from, to).
 LIMBS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -58,6 +67,7 @@ def quality_report(
     keypoints: np.ndarray,
     soles: np.ndarray,
     corners: np.ndarray,
+    com: np.ndarray,
 ) -> dict:
     """The quality figures of one retargeted clip.
 
@@ -67,7 +77,8 @@ def quality_report(
       human_pelvis_rotation: [T, 3, 3] the human pelvis frame (columns forward, left, up).
       planted: [T, 2, 2] planted human heels/toes (left, right foot).
       qpos: [T, 36] the robot trajectory; keypoints: [T, K, 3] its keypoints; soles: [T, 2, 3] its sole sites;
-        corners: [T, 2, 4, 3] its foot contact points (bottoms of the foot contact spheres).
+        corners: [T, 2, 4, 3] its foot contact points (bottoms of the foot contact spheres); com: [T, 3] its centre of
+        mass.
     """
     fps = human.fps
     error = np.linalg.norm(keypoints - targets, axis=-1) * 1000.0  # [T, K] mm
@@ -119,7 +130,34 @@ def quality_report(
         "foot_penetration_mm": float(max(-lowest, 0.0)),
         "limb_direction_deg": {**limb_angles, "mean": _mean(np.array(list(limb_angles.values())))},
         "heading_error_deg": float(np.degrees(np.abs(heading_error)).mean()),
+        "balance": _balance(com_outside_support(com, corners), fps),
     }
+
+
+def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """[T] how far (m) the centre of mass [T, 3] lies outside the support polygon, the convex hull of the foot corners
+    [T, 2, 4, 3] within SUPPORT_HEIGHT of the floor, horizontally (negative inside; NaN with no foot on the floor).
+
+    The distance is the largest gap between the point and the polygon along 64 directions (support functions), within
+    0.12% of the exact distance outside the polygon.
+    """
+    corners = corners.reshape(len(corners), -1, 3)
+    on_floor = corners[..., 2] < SUPPORT_HEIGHT  # [T, C]
+    reach = np.where(on_floor[..., None], corners[..., :2] @ _DIRECTIONS.T, -np.inf).max(1)  # [T, D]
+    gap = (com[:, :2] @ _DIRECTIONS.T - reach).max(-1)
+    return np.where(on_floor.any(-1), gap, np.nan)
+
+
+def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
+    """Share of the supported frames off balance, the longest off-balance stretch (s) and the largest distance (mm)."""
+    supported = np.isfinite(outside)
+    off = supported & (outside > UNBALANCED)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], off.astype(np.int8), [0]])))  # starts and ends of the runs
+    longest = int(np.max(edges[1::2] - edges[::2], initial=0))
+    return {"supported_fraction": float(supported.mean()),
+            "off_balance_fraction": float(off.sum() / max(supported.sum(), 1)),
+            "longest_off_balance_s": longest / fps,
+            "max_com_outside_mm": float(max(np.max(outside[supported], initial=0.0), 0.0) * 1000.0)}
 
 
 def _abs_stats(heights: np.ndarray) -> dict[str, float]:
@@ -146,6 +184,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("contact max mm", "planted_foot_lowest_point_mm.max_abs"),
     ("sole pen mm", "sole_penetration_mm"),
     ("foot pen mm", "foot_penetration_mm"),
+    ("off bal s", "balance.longest_off_balance_s"),
     ("jitter", "jitter_rad_s2"),
     ("lim viol", "joint_limit_violations"),
 )
