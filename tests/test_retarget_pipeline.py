@@ -116,8 +116,13 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     corners[3, 0, :, 2] = 0.2  # both feet up
     com = np.array([[0.1, 0.05, 0.7], [0.1, 0.3, 0.7], [0.3, 0.2, 0.7], [0.1, 0.05, 0.7]])
     outside = retarget_report.com_outside_support(com, corners)
-    np.testing.assert_allclose(outside[:3], [-0.05, 0.2, np.hypot(0.1, 0.1)], rtol=2e-3)
+    np.testing.assert_allclose(outside[:3], [0.0, 0.2, np.hypot(0.1, 0.1)], rtol=1e-5)
     assert np.isnan(outside[3])
+    # Both feet down, 0.6 m apart: the centre of mass beside the long edge from (0, 0.1) to (0.6, 0.12).
+    apart = np.stack([foot, foot + [0.6, 0.02, 0.0]])[None]
+    slope = 0.02 / 0.6
+    np.testing.assert_allclose(retarget_report.com_outside_support(np.array([[0.45, 0.16, 0.7]]), apart),
+                               (0.16 - 0.1 - 0.45 * slope) / np.hypot(1.0, slope), rtol=1e-5)
     balance = retarget_report._balance(np.array([0.0, 0.05, 0.05, np.nan, 0.05, 0.05, 0.05, 0.0]), fps=10.0)
     assert balance["supported_fraction"] == 7 / 8 and balance["off_balance_fraction"] == 5 / 7
     assert balance["longest_off_balance_s"] == pytest.approx(0.3) and balance["max_com_outside_mm"] == pytest.approx(50.0)

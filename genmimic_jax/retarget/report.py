@@ -7,7 +7,7 @@ heading errors compare with the *raw* human motion.
 Balance is judged quasi-statically: the robot's centre of mass over the support polygon of its foot corners on the
 floor. Steps leave that polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash); a long
 stretch outside it is a move the robot can only follow by balancing dynamically, which is what a tracking policy
-finds hardest (the shared kick and dance have 0.93 and 1.23 s, and no teacher trained in an hour on a CPU follows
+finds hardest (the shared kick and dance have 0.93 and 1.27 s, and no teacher trained in an hour on a CPU follows
 the dance, nor the kick in every seed; benchmarks/RESULTS.md).
 """
 
@@ -26,7 +26,6 @@ K = constants.KEYPOINT_INDEX
 REFERENCE = "errors in mm against the scaled human keypoints (robot segment lengths, human segment directions)"
 SUPPORT_HEIGHT = 0.01  # m: a foot corner this close to the floor supports the robot
 UNBALANCED = 0.03  # m: a centre of mass this far outside the support polygon counts as off balance
-_DIRECTIONS = np.stack([np.cos(a := np.linspace(0.0, 2 * np.pi, 64, endpoint=False)), np.sin(a)], -1)  # [D, 2]
 
 # Limb directions compared with the human's: (robot keypoint from, to), (human joint from, to).
 LIMBS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -136,16 +135,29 @@ def quality_report(
 
 def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """[T] how far (m) the centre of mass [T, 3] lies outside the support polygon, the convex hull of the foot corners
-    [T, 2, 4, 3] within SUPPORT_HEIGHT of the floor, horizontally (negative inside; NaN with no foot on the floor).
+    [T, 2, 4, 3] within SUPPORT_HEIGHT of the floor, horizontally: 0 inside, NaN with no foot on the floor.
 
-    The distance is the largest gap between the point and the polygon along 64 directions (support functions), within
-    0.12% of the exact distance outside the polygon.
+    The point is outside when the directions to the corners leave a gap of more than half a turn; its distance is then
+    that to the nearest segment between two corners on the floor (an edge of the polygon).
     """
     corners = corners.reshape(len(corners), -1, 3)
     on_floor = corners[..., 2] < SUPPORT_HEIGHT  # [T, C]
-    reach = np.where(on_floor[..., None], corners[..., :2] @ _DIRECTIONS.T, -np.inf).max(1)  # [T, D]
-    gap = (com[:, :2] @ _DIRECTIONS.T - reach).max(-1)
-    return np.where(on_floor.any(-1), gap, np.nan)
+    offset = corners[..., :2] - com[:, None, :2]
+    # Directions to the corners, sorted; corners off the floor get 4 (beyond pi) and sort last.
+    angle = np.sort(np.where(on_floor, np.arctan2(offset[..., 1], offset[..., 0]), 4.0), -1)
+    count = on_floor.sum(-1)
+    consecutive = np.diff(angle, axis=-1)
+    consecutive = np.where(np.arange(1, angle.shape[1]) < count[:, None], consecutive, 0.0)
+    last = np.take_along_axis(angle, np.maximum(count - 1, 0)[:, None], -1)[:, 0]
+    widest = np.maximum(consecutive.max(-1), np.where(count > 0, angle[:, 0] + 2 * np.pi - last, 0.0))
+    outside = np.flatnonzero((count > 0) & (widest > np.pi))
+    xy, floor = offset[outside], on_floor[outside]  # corners relative to the centre of mass
+    start, edge = xy[:, :, None], xy[:, None, :] - xy[:, :, None]  # every pair of corners
+    along = np.clip(-np.sum(start * edge, -1) / np.maximum(np.sum(edge**2, -1), 1e-12), 0.0, 1.0)
+    to_segment = np.linalg.norm(start + along[..., None] * edge, axis=-1)
+    distance = np.zeros(len(com))
+    distance[outside] = np.where(floor[:, :, None] & floor[:, None, :], to_segment, np.inf).min((1, 2))
+    return np.where(count > 0, distance, np.nan)
 
 
 def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
@@ -157,7 +169,7 @@ def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
     return {"supported_fraction": float(supported.mean()),
             "off_balance_fraction": float(off.sum() / max(supported.sum(), 1)),
             "longest_off_balance_s": longest / fps,
-            "max_com_outside_mm": float(max(np.max(outside[supported], initial=0.0), 0.0) * 1000.0)}
+            "max_com_outside_mm": float(np.max(outside[supported], initial=0.0) * 1000.0)}
 
 
 def _abs_stats(heights: np.ndarray) -> dict[str, float]:
