@@ -5,6 +5,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.spatial import ConvexHull
 
 import configs.retarget
 from genmimic_jax.errors import InputError
@@ -123,6 +124,27 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     slope = 0.02 / 0.6
     np.testing.assert_allclose(retarget_report.com_outside_support(np.array([[0.45, 0.16, 0.7]]), apart),
                                (0.16 - 0.1 - 0.45 * slope) / np.hypot(1.0, slope), rtol=1e-5)
+    # Random feet and centres of mass against scipy's convex hull (Qhull): 0 inside, the distance to the nearest
+    # hull edge outside.
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(-0.3, 0.3, (500, 2, 4, 3))
+    corners[..., 2] = rng.uniform(0.0, 0.02, (500, 2, 4))
+    com = rng.uniform(-0.3, 0.3, (500, 3))
+    outside = retarget_report.com_outside_support(com, corners)
+    for frame in range(500):
+        support = corners[frame].reshape(-1, 3)
+        support = support[support[:, 2] < retarget_report.SUPPORT_HEIGHT, :2]
+        if len(support) < 3:
+            continue
+        hull = ConvexHull(support)
+        point = com[frame, :2]
+        if np.all(hull.equations[:, :2] @ point + hull.equations[:, 2] <= 0):
+            assert outside[frame] == 0.0
+            continue
+        vertices = support[hull.vertices]
+        nearest = min(np.linalg.norm(point - (a + np.clip((point - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1) * (b - a)))
+                      for a, b in zip(vertices, np.roll(vertices, -1, axis=0)))
+        assert outside[frame] == pytest.approx(nearest, abs=1e-9)
     balance = retarget_report._balance(np.array([0.0, 0.05, 0.05, np.nan, 0.05, 0.05, 0.05, 0.0]), fps=10.0)
     assert balance["supported_fraction"] == 7 / 8 and balance["off_balance_fraction"] == 5 / 7
     assert balance["longest_off_balance_s"] == pytest.approx(0.3) and balance["max_com_outside_mm"] == pytest.approx(50.0)

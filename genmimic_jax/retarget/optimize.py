@@ -541,8 +541,8 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
 
     no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
     solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
-    return to_qpos(solution), world_points(solution), kinematics.center_of_mass(kinematics.g1_tree(),
-                                                                                body_frames(solution))
+    com = kinematics.center_of_mass(kinematics.g1_tree(), body_frames(solution))
+    return to_qpos(solution), world_points(solution), com
 
 
 def _weight_shapes() -> Weights:
