@@ -153,10 +153,10 @@ def body_frames(solution: Solution) -> kinematics.Frames:
     return kinematics.forward(kinematics.g1_tree(), solution.root_pos, solution.root_rot, solution.joints)
 
 
-def world_points(solution: Solution) -> jax.Array:
-    """Keypoints, soles and foot corners [T, P, 3] of a solution."""
+def world_points(frames: kinematics.Frames) -> jax.Array:
+    """Keypoints, soles and foot corners [T, P, 3] of a solution's body frames (`body_frames`)."""
     points = tracked_points()
-    return kinematics.points(body_frames(solution), points.body, points.offset)
+    return kinematics.points(frames, points.body, points.offset)
 
 
 class Linearization(NamedTuple):
@@ -171,7 +171,7 @@ def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights
     tree = kinematics.g1_tree()
     points = tracked_points()
     frames = body_frames(solution)
-    pos = kinematics.points(frames, points.body, points.offset)  # [T, P, 3]
+    pos = world_points(frames)  # [T, P, 3]
     axes, anchors_w = kinematics.rotation_axes(tree, frames)
     jacobians = []
     for group in points.groups:
@@ -507,7 +507,7 @@ def _frame_cost(lin: Linearization, heading_residual: jax.Array) -> jax.Array:
 
 def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
     """[T, 2, 2] xy anchor of each planted sole: the mean over its planted run (NaN where not planted)."""
-    sole_xy = world_points(solution)[:, tracked_points().sole, :2]  # [T, 2, 2]
+    sole_xy = world_points(body_frames(solution))[:, tracked_points().sole, :2]  # [T, 2, 2]
     planted = problem.planted.max(-1) > 0
     starts = planted & ~(jnp.roll(planted, 1, axis=0) & (problem.link[:, None] > 0))
     run = jnp.cumsum(starts, axis=0)  # [T, 2] run ids (per foot)
@@ -541,8 +541,8 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
 
     no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
     solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
-    com = kinematics.center_of_mass(kinematics.g1_tree(), body_frames(solution))
-    return to_qpos(solution), world_points(solution), com
+    frames = body_frames(solution)
+    return to_qpos(solution), world_points(frames), kinematics.center_of_mass(kinematics.g1_tree(), frames)
 
 
 def _weight_shapes() -> Weights:
