@@ -74,8 +74,8 @@ def test_keypoints_come_from_forward_kinematics():
 def test_synthetic_motion_keeps_the_soles_on_the_floor():
     clip = synthetic_motion.synthetic_motion(duration=4.0, yaw=0.7, position=(1.0, -2.0))
     model = g1_model.load_model()
-    soles = motion_lib.forward_sites(model, clip.qpos.astype(np.float64), constants.FOOT_SITES)
-    rest = motion_lib.forward_sites(model, g1_model.default_qpos()[None], constants.FOOT_SITES)[0, :, 2]
+    soles = motion_lib.forward_kinematics(model, clip.qpos.astype(np.float64), constants.FOOT_SITES)[0]
+    rest = motion_lib.forward_kinematics(model, g1_model.default_qpos()[None], constants.FOOT_SITES)[0][0, :, 2]
     assert np.ptp(soles[..., 2]) < 0.01
     assert np.abs(soles[..., 2] - rest.mean()).max() < 0.01
     assert np.ptp(clip.qpos[:, 7:], axis=0).max() > 0.5  # it does move

@@ -106,7 +106,8 @@ def test_reference_state_scores_maximum_tracking_and_no_termination(env):
     # A robot away from the reference scores less on every tracking term.
     tilted = jnp.array([0.98, 0.2, 0.0, 0.0]) / np.linalg.norm([0.98, 0.2])
     moved = physics.replace(qpos=physics.qpos.at[:, 2].add(-0.1).at[:, 7:].add(0.3).at[:, 3:7].set(tilted),
-                            keypoints=physics.keypoints + 0.1, keypoint_vel=physics.keypoint_vel + 0.5)
+                            keypoints=physics.keypoints + 0.1, keypoint_vel=physics.keypoint_vel + 0.5,
+                            com=physics.com + jnp.array([0.05, -0.05, 0.0]))
     moved_terms, _ = score(moved, frames)
     for term in rewards.TRACKING_TERMS:
         assert np.all(np.asarray(moved_terms[term]) < np.asarray(terms[term]) - 0.05), term
@@ -119,7 +120,7 @@ def test_mujoco_and_mjx_extraction_agree(env):
     _, c_physics = _reference_physics(env, frames)
     _, physics = _reference_physics(env, frames, forward_mjx=True)
     for i in range(2):
-        for field in ("qpos", "qvel", "keypoints", "keypoint_vel", "feet", "feet_vel"):
+        for field in ("qpos", "qvel", "keypoints", "keypoint_vel", "com", "feet", "feet_vel"):
             np.testing.assert_allclose(np.asarray(getattr(c_physics, field)[i]),
                                        np.asarray(getattr(physics, field)[i]), atol=1e-4)
         assert np.all(np.asarray(c_physics.foot_force[i]) > 10.0)  # both feet touch the floor
@@ -272,18 +273,21 @@ def _carried(physics, turn: float, shift: np.ndarray):
 
     qpos = physics.qpos.at[:, :3].add(shift).at[:, 3:7].set(jax.vmap(brax_math.quat_mul, in_axes=(None, 0))(
         quat, physics.qpos[:, 3:7]))
-    return physics.replace(qpos=qpos, keypoints=jax.vmap(carry)(physics.keypoints, root))
+    return physics.replace(qpos=qpos, keypoints=jax.vmap(carry)(physics.keypoints, root),
+                           com=jax.vmap(carry)(physics.com[:, None], root)[:, 0],
+                           feet=jax.vmap(carry)(physics.feet, root))
 
 
 def test_anchored_keypoint_term_ignores_drift_and_the_world_terms_do_not(env):
-    """A robot in the reference pose but turned and off the path scores 1 on the anchored keypoint term, less on
-    the world keypoint and root-position terms, and fails on the world limits only while they are on."""
+    """A robot in the reference pose but turned and off the path scores 1 on the anchored keypoint and centre-of-mass
+    terms, less on the world keypoint and root-position terms, and fails on the world limits only while they are on."""
     frames = jnp.array([3, 40, 77])
     _, physics = _reference_physics(env, frames)
     drifted = _carried(physics, turn=0.5, shift=np.array([0.6, -0.2, 0.0]))
     zero = jnp.zeros(env.action_size)
     terms = jax.vmap(lambda p, f: env.reward_terms(p, 0, f, zero, zero, jnp.array(False)))(drifted, frames)
     assert np.all(np.asarray(terms["keypoint_position_anchored"]) > 0.995)
+    assert np.all(np.asarray(terms["center_of_mass"]) > 0.995)
     assert np.all(np.asarray(terms["keypoint_position"]) < 0.01)
     assert np.all(np.asarray(terms["root_position"]) < 0.05)
 

@@ -53,6 +53,7 @@ class ReferenceFrame:
     qvel: jax.Array  # [..., 35]
     keypoints: jax.Array  # [..., K, 3] world
     keypoint_vel: jax.Array  # [..., K, 3] world
+    com: jax.Array  # [..., 3] world centre of mass of the nominal robot
     feet: jax.Array  # [..., 2, 3] world positions of constants.FOOT_SITES
     feet_vel: jax.Array  # [..., 2, 3]
 
@@ -269,20 +270,25 @@ def _reference_frames(model: mujoco.MjModel, qpos: np.ndarray, fps: float) -> Re
     qvel[1:-1, 3:6] = (rot[:-2].inv() * rot[2:]).as_rotvec() / (2 * dt)
     qvel[0, 3:6] = (rot[0].inv() * rot[1]).as_rotvec() / dt
     qvel[-1, 3:6] = (rot[-2].inv() * rot[-1]).as_rotvec() / dt
-    sites = forward_sites(model, qpos, constants.KEYPOINT_SITES + constants.FOOT_SITES)
+    sites, com = forward_kinematics(model, qpos, constants.KEYPOINT_SITES + constants.FOOT_SITES)
     site_vel = np.gradient(sites, dt, axis=0)
     k = len(constants.KEYPOINT_SITES)
-    return ReferenceFrame(qpos=qpos, qvel=qvel, keypoints=sites[:, :k], keypoint_vel=site_vel[:, :k],
+    return ReferenceFrame(qpos=qpos, qvel=qvel, keypoints=sites[:, :k], keypoint_vel=site_vel[:, :k], com=com,
                           feet=sites[:, k:], feet_vel=site_vel[:, k:])
 
 
-def forward_sites(model: mujoco.MjModel, qpos: np.ndarray, site_names: Sequence[str]) -> np.ndarray:
-    """World positions [T, S, 3] of named sites for each qpos [T, 36] (MuJoCo forward kinematics)."""
+def forward_kinematics(model: mujoco.MjModel, qpos: np.ndarray,
+                       site_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """World positions [T, S, 3] of named sites and the robot's (pelvis subtree's) centre of mass [T, 3] for each
+    qpos [T, 36] (MuJoCo forward kinematics)."""
     ids = g1_model.site_ids(model, tuple(site_names))
     data = mujoco.MjData(model)
-    out = np.empty((qpos.shape[0], len(ids), 3))
+    sites = np.empty((qpos.shape[0], len(ids), 3))
+    com = np.empty((qpos.shape[0], 3))
     for i, q in enumerate(qpos):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        out[i] = data.site_xpos[ids]
-    return out
+        mujoco.mj_comPos(model, data)
+        sites[i] = data.site_xpos[ids]
+        com[i] = data.subtree_com[1]
+    return sites, com

@@ -28,6 +28,7 @@ class PhysicsState:
     qvel: jax.Array  # [35], free joint: world linear, body angular velocity
     keypoints: jax.Array  # [K, 3] world positions of constants.KEYPOINT_SITES
     keypoint_vel: jax.Array  # [K, 3] world linear velocities
+    com: jax.Array  # [3] world centre of mass of the robot
     feet: jax.Array  # [2, 3] world positions of constants.FOOT_SITES
     feet_vel: jax.Array  # [2, 3]
     foot_force: jax.Array  # [2] floor normal force on the left and right foot (N)
@@ -93,7 +94,7 @@ def derive(out: SimulatorOutput, index: ModelIndex) -> PhysicsState:
     right = jnp.isin(geom, index.right_foot_geoms).any(axis=1) & on_floor
     return PhysicsState(
         qpos=out.qpos, qvel=out.qvel,
-        keypoints=out.site_xpos[:num_keypoints], keypoint_vel=velocity[:num_keypoints],
+        keypoints=out.site_xpos[:num_keypoints], keypoint_vel=velocity[:num_keypoints], com=out.root_com,
         feet=out.site_xpos[num_keypoints:], feet_vel=velocity[num_keypoints:],
         foot_force=jnp.stack([jnp.sum(out.contact_force * left), jnp.sum(out.contact_force * right)]),
         actuator_force=out.actuator_force,
@@ -121,7 +122,8 @@ def from_mjx(d: mjx.Data, index: ModelIndex) -> PhysicsState:
 def from_reference(ref: motion_lib.ReferenceFrame) -> PhysicsState:
     """The physical state of a robot placed exactly on the reference (no contact or actuator forces yet)."""
     return PhysicsState(qpos=ref.qpos, qvel=ref.qvel, keypoints=ref.keypoints, keypoint_vel=ref.keypoint_vel,
-                        feet=ref.feet, feet_vel=ref.feet_vel, foot_force=jnp.zeros(ref.qpos.shape[:-1] + (2,)),
+                        com=ref.com, feet=ref.feet, feet_vel=ref.feet_vel,
+                        foot_force=jnp.zeros(ref.qpos.shape[:-1] + (2,)),
                         actuator_force=jnp.zeros(ref.qpos.shape[:-1] + (constants.NUM_JOINTS,)),
                         self_contacts=jnp.zeros(ref.qpos.shape[:-1]))
 

@@ -79,6 +79,21 @@ def keypoint_velocity(ctx: StepContext, sigma: float) -> jax.Array:
     return jnp.exp(-jnp.mean(squared) / sigma**2)
 
 
+def center_of_mass(ctx: StepContext, sigma: float) -> jax.Array:
+    """Horizontal centre of mass over the feet against the reference's, through a Gaussian kernel.
+
+    Each centre of mass is taken from the middle of its own feet in its own heading frame, so the term asks for the
+    reference's balance over wherever the robot's feet stand (a drift along the path costs nothing here), and it
+    sees the slow lean that precedes a topple long before the keypoint kernels do.
+    """
+    def over_feet(com: jax.Array, feet: jax.Array, quat: jax.Array) -> jax.Array:
+        return observations.to_heading(com - jnp.mean(feet, axis=0), quat)[:2]
+
+    robot = over_feet(ctx.physics.com, ctx.physics.feet, ctx.physics.qpos[3:7])
+    ref = over_feet(ctx.ref.com, ctx.ref.feet, ctx.ref.qpos[3:7])
+    return jnp.exp(-jnp.sum((robot - ref) ** 2) / sigma**2)
+
+
 def orientation_error(quat: jax.Array, ref_quat: jax.Array) -> jax.Array:
     """Angle (rad) of the rotation between two wxyz quaternions."""
     relative = math.quat_mul(math.quat_inv(quat), ref_quat)
@@ -159,6 +174,7 @@ TERMS: dict[str, Term] = {
     "root_orientation": Term(root_orientation, 0.5, {"sigma": 0.4}, tracking=True),  # rad
     "root_height": Term(root_height, 0.25, {"sigma": 0.1}, tracking=True),  # m
     "joint_position": Term(joint_position, 0.5, {"sigma": 0.5}, tracking=True),  # rad
+    "center_of_mass": Term(center_of_mass, 0.0, {"sigma": 0.05}, tracking=True),  # m
     "action_rate": Term(action_rate, -0.1),
     # Fraction of the joint range free of the limit penalty.
     "joint_limit": Term(joint_limit, -10.0, {"soft_fraction": 0.9}),

@@ -50,9 +50,10 @@ def synthetic_motion(duration: float = 4.0, fps: float = 50.0, scale: float = 1.
     qpos[:, :2] = position
     model = g1_model.load_model(scene=True)
     # Lower the root so the soles stay at their default-pose height while the knees bend.
-    sole_z = motion_lib.forward_sites(model, qpos, constants.FOOT_SITES)[..., 2].mean(axis=1)
-    rest_z = motion_lib.forward_sites(model, g1_model.default_qpos()[None], constants.FOOT_SITES)[0, :, 2].mean()
+    sole_z = motion_lib.forward_kinematics(model, qpos, constants.FOOT_SITES)[0][..., 2].mean(axis=1)
+    rest = motion_lib.forward_kinematics(model, g1_model.default_qpos()[None], constants.FOOT_SITES)[0]
+    rest_z = rest[0, :, 2].mean()
     qpos[:, 2] -= sole_z - rest_z
-    keypoints = motion_lib.forward_sites(model, qpos, constants.KEYPOINT_SITES)
+    keypoints = motion_lib.forward_kinematics(model, qpos, constants.KEYPOINT_SITES)[0]
     return motion_lib.ReferenceClip(qpos=qpos.astype(np.float32), fps=float(fps),
                                     keypoints=keypoints.astype(np.float32), source="synthetic")
