@@ -51,7 +51,9 @@ def plot(logdir: pathlib.Path, out: pathlib.Path, tags: list[str] | None = None)
     for ax, tag in zip(axes.flat, wanted):
         for index, (run, scalars) in enumerate(runs.items()):
             if tag in scalars:
-                ax.plot(*scalars[tag], color=f"C{index}", label=run)
+                steps, values = scalars[tag]
+                # Markers where a run has few points (a run's evaluations), so that a single one shows.
+                ax.plot(steps, values, color=f"C{index}", label=run, marker="o" if len(steps) < 20 else None)
         ax.set_title(tag)
         ax.set_xlabel("update")
         ax.grid(alpha=0.3)
