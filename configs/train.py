@@ -96,12 +96,12 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     the learning cost near the physics cost; no pushes and the nominal robot (without domain randomisation the
     same samples follow 1.2-1.6x the frames of the nine Bandai clips, benchmarks/RESULTS.md); adaptive starts within
     each clip, each clip keeping its weight's share of the starts (so that a long clip's many failing bins do not
-    take the short clips' starts). `env.motion.clip_failure_share=0.5` gives half of each share
-    by failures instead: a teacher that followed the kick in one seed of two, but walks 35-40 mm less precisely, and
-    its student followed 5 of the nine Bandai clips where the default's followed 7 (benchmarks/RESULTS.md). For
-    hardware, train longer with `--config.env.randomization.enabled=True`. `env.reward.weights.center_of_mass=0.5`
-    gave a teacher that followed the same 7 clips 22% closer (walks 30 mm instead of 40), but its student lost both
-    walks (5/9; benchmarks/RESULTS.md). Every choice is a key, so a GPU run can take any of them.
+    take the short clips' starts). `env.motion.clip_failure_share=0.5` gives half of each share by failures instead:
+    a teacher that followed the kick in one seed of two, but walks 35-40 mm less precisely, and its student followed
+    5 of the nine Bandai clips where the default's followed 7 (benchmarks/RESULTS.md).
+    `env.reward.weights.center_of_mass=0.5` gave a teacher that followed the same 7 clips 22% closer (walks 30 mm
+    instead of 40), but its student lost both walks (5/9). For hardware, train longer with
+    `--config.env.randomization.enabled=True`. Every choice is a key, so a GPU run can take any of them.
     """
     config.env.physics = "auto"
     config.env.num_envs = 256
