@@ -54,7 +54,7 @@ def test_jitter_has_the_asked_std(keypoints):
 def _bone_lengths(keypoints):
     index = constants.KEYPOINT_INDEX
     return np.stack([np.linalg.norm(keypoints[:, index[c]] - keypoints[:, index[p]], axis=-1)
-                     for c, p in noise.KEYPOINT_PARENT.items()], axis=-1)
+                     for c, p in constants.KEYPOINT_PARENT.items()], axis=-1)
 
 
 def test_limb_length_scales_each_bone_by_a_constant_factor(keypoints):
@@ -66,7 +66,7 @@ def test_limb_length_scales_each_bone_by_a_constant_factor(keypoints):
     np.testing.assert_array_equal(distorted[:, pelvis], keypoints[:, pelvis])
     # Bone directions are kept.
     index = constants.KEYPOINT_INDEX
-    for child, parent in noise.KEYPOINT_PARENT.items():
+    for child, parent in constants.KEYPOINT_PARENT.items():
         before = keypoints[:, index[child]] - keypoints[:, index[parent]]
         after = distorted[:, index[child]] - distorted[:, index[parent]]
         np.testing.assert_allclose(np.cross(before, after), 0.0, atol=1e-9)

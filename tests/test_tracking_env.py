@@ -332,3 +332,34 @@ def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity():
     np.testing.assert_allclose(speeds, np.broadcast_to(speeds[:1], speeds.shape), rtol=1e-3, atol=1e-4)
     assert np.all(speeds[0] <= 0.2) and np.ptp(speeds[0]) > 0.01
     np.testing.assert_allclose(np.stack(shifts)[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
+
+
+def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_episode():
+    config = tracking_config.default_config()
+    config.num_envs = NUM_ENVS
+    config.action_offset = "reference"
+    config.randomization.enabled = config.push.enabled = False
+    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
+    config.noise.goal_bone_scale = 0.1
+    env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(3))
+    step = jax.jit(env.step)
+    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
+    index = constants.KEYPOINT_INDEX
+    children = [index[c] for c in constants.KEYPOINT_PARENT]
+    parents = [index[p] for p in constants.KEYPOINT_PARENT.values()]
+    ratios = []
+    for _ in range(5):
+        state = step(state, jnp.zeros((NUM_ENVS, env.action_size)))
+        assert not np.any(np.asarray(state.done))
+        goals = {name: np.asarray(state.obs[name][:, layout["goal_keypoints"]]).reshape(NUM_ENVS, -1, len(constants.KEYPOINT_NAMES), 3)
+                 for name, layout in (("actor", actor), ("privileged", privileged))}
+        np.testing.assert_allclose(goals["actor"][..., index["pelvis"], :], goals["privileged"][..., index["pelvis"], :],
+                                   atol=1e-5)
+        bones = {k: g[..., children, :] - g[..., parents, :] for k, g in goals.items()}
+        # Each bone keeps its direction and is scaled by its own factor.
+        np.testing.assert_allclose(np.cross(bones["actor"], bones["privileged"]), 0.0, atol=1e-5)
+        ratios.append(np.linalg.norm(bones["actor"], axis=-1) / np.linalg.norm(bones["privileged"], axis=-1))
+    ratios = np.stack(ratios)  # [steps, envs, goal offsets, bones]
+    np.testing.assert_allclose(ratios, np.broadcast_to(ratios[:1, :, :1], ratios.shape), rtol=1e-3)
+    assert np.std(ratios[0, :, 0]) > 0.03 and np.ptp(ratios[0, :, 0, 0]) > 0.01  # per bone and per env

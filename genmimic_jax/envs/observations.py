@@ -152,6 +152,31 @@ def proprioception(physics: PhysicsState, last_action: jax.Array) -> dict[str, j
     }
 
 
+def _keypoint_chain() -> tuple[np.ndarray, np.ndarray]:
+    """Each keypoint's parent index [K] (the pelvis its own) and [K, K] 1 where bone b (keypoint b minus its
+    parent) lies on the chain from the pelvis to keypoint c."""
+    index = constants.KEYPOINT_INDEX
+    parent = np.array([index[constants.KEYPOINT_PARENT.get(name, name)] for name in constants.KEYPOINT_NAMES])
+    on_chain = np.zeros((len(parent), len(parent)))
+    for c in range(len(parent)):
+        b = c
+        while parent[b] != b:
+            on_chain[c, b], b = 1.0, parent[b]
+    return parent, on_chain
+
+
+_KEYPOINT_PARENT_INDEX, _BONE_ON_CHAIN = _keypoint_chain()
+
+
+def scale_bones(keypoints, factors):
+    """Keypoints [..., K, 3] of a body with bone b (keypoint b minus its parent, `constants.KEYPOINT_PARENT`) scaled
+    by factors[..., b] [..., K] (the pelvis's factor is unused): the pelvis stays, each keypoint follows its parent's
+    new position. numpy or JAX arrays alike."""
+    bones = keypoints - keypoints[..., _KEYPOINT_PARENT_INDEX, :]
+    root = keypoints[..., constants.KEYPOINT_INDEX["pelvis"], None, :]
+    return root + (_BONE_ON_CHAIN * factors[..., None, :]) @ bones
+
+
 def goal_keypoints(physics: PhysicsState, keypoints: jax.Array) -> jax.Array:
     """Goal keypoints [G, K, 3] (world) relative to the robot's root, in its heading frame."""
     return to_heading(keypoints - physics.qpos[:3], physics.qpos[3:7])

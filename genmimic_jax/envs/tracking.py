@@ -32,8 +32,9 @@ FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "na
 ACTION_OFFSETS = ("default_pose", "reference")
 SAMPLINGS = ("uniform", "adaptive", "adaptive_per_clip")
 # Per-episode info that a restart replaces.
+# What a restart replaces; goal_bone_factors exists only when its noise is on.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown",
-                 "goal_drift")
+                 "goal_drift", "goal_bone_factors")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -80,6 +81,9 @@ def default_config() -> ml_collections.ConfigDict:
     # The actor's goal keypoints slide horizontally at a speed drawn per episode from U(0, s) m/s in a random
     # direction (the noise suite's `drift`, a generated video's camera drift); 0: off.
     config.noise.goal_drift_speed = 0.0
+    # The actor's goal body is wrongly proportioned: each bone scaled by its own factor 1 + N(0, s), drawn per
+    # episode (the noise suite's `limb_length`, a generated video's body-shape error); 0: off.
+    config.noise.goal_bone_scale = 0.0
 
     config.randomization = ml_collections.ConfigDict()
     config.randomization.enabled = True  # per-env physics parameters; False runs the nominal model
@@ -191,7 +195,7 @@ class TrackingEnv:
         # Fresh starts sample from the updated table.
         fail_counts = self.config.motion.failure_decay * self._gather(state.info["fail_counts"]) + new_failures
         done = stepped.done > 0
-        current = (stepped.pipeline_state, physics, {key: stepped.info[key] for key in _EPISODE_KEYS})
+        current = (stepped.pipeline_state, physics, {key: stepped.info[key] for key in _EPISODE_KEYS if key in stepped.info})
 
         def restart(current):
             starts = jax.vmap(self._start_one, in_axes=(0, None))(restart_rng, self._start_distribution(fail_counts))
@@ -210,8 +214,8 @@ class TrackingEnv:
 
     def observe(self, physics: physics_lib.PhysicsState, clip: jax.Array, frame: jax.Array, last_action: jax.Array,
                 history: jax.Array, params: randomization.PhysicsParams,
-                noise_rng: jax.Array | None = None,
-                goal_shift: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
+                noise_rng: jax.Array | None = None, goal_shift: jax.Array | None = None,
+                goal_bone_factors: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
         """Observations of one robot at reference frame `frame` of `clip`, and the history to carry on.
 
         Args:
@@ -222,6 +226,7 @@ class TrackingEnv:
           params: the environment's physics parameters (privileged).
           noise_rng: key for the actor's observation noise; None for noise-free observations.
           goal_shift: [3] world offset added to the actor's goal keypoints with the noise (their drift so far).
+          goal_bone_factors: [K] scales of the actor's goal bones, applied with the noise (`scale_bones`).
 
         Returns:
           {'actor': [A], 'privileged': [P]} and the history with this step's proprio pushed in front.
@@ -236,7 +241,9 @@ class TrackingEnv:
             proprio_rng, goal_rng = jax.random.split(noise_rng)
             noisy_proprio = proprio_vec + self._proprio_noise * jax.random.uniform(
                 proprio_rng, proprio_vec.shape, minval=-1.0, maxval=1.0)
-            noisy_goal = goal + self.config.noise.goal_keypoints * jax.random.uniform(
+            if goal_bone_factors is not None:
+                noisy_goal = observations.scale_bones(noisy_goal, goal_bone_factors)
+            noisy_goal = noisy_goal + self.config.noise.goal_keypoints * jax.random.uniform(
                 goal_rng, goal.shape, minval=-1.0, maxval=1.0)
             if goal_shift is not None:
                 noisy_goal = noisy_goal + observations.to_heading(goal_shift, physics.qpos[3:7])
@@ -293,6 +300,11 @@ class TrackingEnv:
         if cfg.noise.goal_drift_speed > 0:  # keys split only then, so runs without drift keep their samples
             param_rng, drift_rng = jax.random.split(param_rng)
             goal_drift = _horizontal_velocity(drift_rng, cfg.noise.goal_drift_speed)
+        extra = {}
+        if cfg.noise.goal_bone_scale > 0:  # likewise; and only then a state leaf, so older runs still resume
+            param_rng, bone_rng = jax.random.split(param_rng)
+            extra["goal_bone_factors"] = jnp.maximum(
+                1.0 + cfg.noise.goal_bone_scale * jax.random.normal(bone_rng, (len(constants.KEYPOINT_NAMES),)), 0.2)
         params = (randomization.sample_params(param_rng, self.nominal, cfg) if cfg.randomization.enabled
                   else randomization.nominal_params(self.nominal))
         ref = self.motion_lib.frame(clip, frame)
@@ -310,6 +322,7 @@ class TrackingEnv:
             "params": params,
             "push_countdown": self._push_interval(push_rng),
             "goal_drift": goal_drift,
+            **extra,
         }
         return data, physics, episode
 
@@ -319,7 +332,8 @@ class TrackingEnv:
         rng, noise_rng = jax.vmap(jax.random.split, out_axes=1)(info["rng"])
         goal_shift = info["goal_drift"] * (info["steps"] * self.config.ctrl_dt)[:, None]
         obs, history = jax.vmap(self.observe)(physics, info["clip"], info["frame"], info["last_action"],
-                                              info["history"], info["params"], noise_rng, goal_shift)
+                                              info["history"], info["params"], noise_rng, goal_shift,
+                                              info.get("goal_bone_factors"))
         return state.replace(obs=obs, info=dict(info, rng=rng, history=history))
 
     def _push_interval(self, rng: jax.Array) -> jax.Array:

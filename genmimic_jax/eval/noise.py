@@ -9,19 +9,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from genmimic_jax.envs import observations
 from genmimic_jax.robot.g1 import constants
 
 Corruption = Callable[[np.ndarray, float, float, int], np.ndarray]
 
-# Kinematic chain of the robot keypoints: each keypoint's parent (the pelvis is the root).
-KEYPOINT_PARENT: dict[str, str] = {
-    "left_hip": "pelvis", "left_knee": "left_hip", "left_ankle": "left_knee", "left_toe": "left_ankle",
-    "right_hip": "pelvis", "right_knee": "right_hip", "right_ankle": "right_knee", "right_toe": "right_ankle",
-    "torso": "pelvis", "head": "torso",
-    "left_shoulder": "torso", "left_elbow": "left_shoulder", "left_wrist": "left_elbow", "left_hand": "left_wrist",
-    "right_shoulder": "torso", "right_elbow": "right_shoulder", "right_wrist": "right_elbow",
-    "right_hand": "right_wrist",
-}
 # Where the virtual camera of `depth_error` stands: this far in front (+x) of the subject's mean pelvis, this high.
 CAMERA_DISTANCE = 4.0
 CAMERA_HEIGHT = 1.2
@@ -47,10 +39,6 @@ def _smooth_noise(rng: np.random.Generator, frames: int, fps: float, shape: tupl
     return out
 
 
-def _chain_depth(name: str) -> int:
-    return 0 if name not in KEYPOINT_PARENT else 1 + _chain_depth(KEYPOINT_PARENT[name])
-
-
 def jitter(keypoints: np.ndarray, fps: float, severity: float, seed: int) -> np.ndarray:
     """Frame-to-frame flicker: independent Gaussian noise of std `severity` metres on every coordinate."""
     del fps
@@ -58,22 +46,16 @@ def jitter(keypoints: np.ndarray, fps: float, severity: float, seed: int) -> np.
     return keypoints + severity * np.random.default_rng(seed).normal(size=keypoints.shape)
 
 
-def limb_length(keypoints: np.ndarray, fps: float, severity: float, seed: int,
-                keypoint_names: Sequence[str] = constants.KEYPOINT_NAMES) -> np.ndarray:
+def limb_length(keypoints: np.ndarray, fps: float, severity: float, seed: int) -> np.ndarray:
     """Morphology distortion: every bone of the keypoint chain scaled by its own factor 1 + N(0, severity).
 
     The factors hold for the whole clip (a wrongly proportioned body); the root keypoint stays where it is and each
-    child follows its parent's new position.
+    child follows its parent's new position (`observations.scale_bones`).
     """
     del fps
     keypoints = _check(keypoints)
-    index = {name: i for i, name in enumerate(keypoint_names)}
-    scales = np.clip(1.0 + severity * np.random.default_rng(seed).normal(size=len(keypoint_names)), 0.2, None)
-    out = keypoints.copy()
-    for name in sorted(KEYPOINT_PARENT, key=_chain_depth):  # parents before their children
-        child, parent = index[name], index[KEYPOINT_PARENT[name]]
-        out[:, child] = out[:, parent] + scales[child] * (keypoints[:, child] - keypoints[:, parent])
-    return out
+    factors = np.clip(1.0 + severity * np.random.default_rng(seed).normal(size=keypoints.shape[1]), 0.2, None)
+    return observations.scale_bones(keypoints, factors)
 
 
 def drift(keypoints: np.ndarray, fps: float, severity: float, seed: int) -> np.ndarray:

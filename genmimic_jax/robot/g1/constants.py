@@ -152,6 +152,15 @@ KEYPOINT_TO_SMPL: dict[str, str] = {
     "right_hand": "right_hand",
 }
 FOOT_SITES: tuple[str, str] = ("left_sole", "right_sole")
+# Kinematic chain of the keypoints: each keypoint's parent (the pelvis is the root).
+KEYPOINT_PARENT: dict[str, str] = {
+    "left_hip": "pelvis", "left_knee": "left_hip", "left_ankle": "left_knee", "left_toe": "left_ankle",
+    "right_hip": "pelvis", "right_knee": "right_hip", "right_ankle": "right_knee", "right_toe": "right_ankle",
+    "torso": "pelvis", "head": "torso",
+    "left_shoulder": "torso", "left_elbow": "left_shoulder", "left_wrist": "left_elbow", "left_hand": "left_wrist",
+    "right_shoulder": "torso", "right_elbow": "right_shoulder", "right_wrist": "right_elbow",
+    "right_hand": "right_wrist",
+}
 
 
 def _mirror_name(name: str) -> str:
