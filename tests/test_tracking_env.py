@@ -363,3 +363,30 @@ def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_ep
     ratios = np.stack(ratios)  # [steps, envs, goal offsets, bones]
     np.testing.assert_allclose(ratios, np.broadcast_to(ratios[:1, :, :1], ratios.shape), rtol=1e-3)
     assert np.std(ratios[0, :, 0]) > 0.03 and np.ptp(ratios[0, :, 0, 0]) > 0.01  # per bone and per env
+
+
+def test_goal_wobble_shifts_the_actor_goals_by_a_slowly_varying_horizontal_offset():
+    config = tracking_config.default_config()
+    config.num_envs = 64
+    config.action_offset = "reference"
+    config.randomization.enabled = config.push.enabled = False
+    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
+    config.noise.goal_wobble = 0.1
+    env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(3))
+    step = jax.jit(env.step)
+    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
+    shifts = []
+    for _ in range(10):
+        state = step(state, jnp.zeros((config.num_envs, env.action_size)))
+        assert not np.any(np.asarray(state.done))
+        shift = np.asarray(state.obs["actor"][:, actor["goal_keypoints"]]
+                           - state.obs["privileged"][:, privileged["goal_keypoints"]]).reshape(config.num_envs, -1, 3)
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :1], shift.shape), atol=1e-5)  # the whole body
+        shifts.append(shift[:, 0])
+    shifts = np.stack(shifts)  # [steps, envs, 3], in each robot's heading frame
+    np.testing.assert_allclose(shifts[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
+    assert 0.08 < np.std(shifts[0, :, :2]) < 0.12
+    # Each step moves it by about sqrt(1 - exp(-2 dt / GOAL_WOBBLE_TIME)) = 0.2 of its std: it drifts, not flickers.
+    step_std = np.std(np.diff(shifts[..., :2], axis=0))
+    assert 0.01 < step_std < 0.03

@@ -32,9 +32,10 @@ FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "na
 ACTION_OFFSETS = ("default_pose", "reference")
 SAMPLINGS = ("uniform", "adaptive", "adaptive_per_clip")
 # Per-episode info that a restart replaces.
-# What a restart replaces; goal_bone_factors exists only when its noise is on.
+# What a restart replaces; goal_bone_factors and goal_wobble exist only when their noise is on.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown",
-                 "goal_drift", "goal_bone_factors")
+                 "goal_drift", "goal_bone_factors", "goal_wobble")
+GOAL_WOBBLE_TIME = 1.0  # s, correlation time of `noise.goal_wobble`
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -84,6 +85,9 @@ def default_config() -> ml_collections.ConfigDict:
     # The actor's goal body is wrongly proportioned: each bone scaled by its own factor 1 + N(0, s), drawn per
     # episode (the noise suite's `limb_length`, a generated video's body-shape error); 0: off.
     config.noise.goal_bone_scale = 0.0
+    # The actor's goals wander horizontally by an offset of this std (m) that varies over GOAL_WOBBLE_TIME (the noise
+    # suite's `depth_error` moves the whole body so); 0: off.
+    config.noise.goal_wobble = 0.0
 
     config.randomization = ml_collections.ConfigDict()
     config.randomization.enabled = True  # per-env physics parameters; False runs the nominal model
@@ -305,6 +309,9 @@ class TrackingEnv:
             param_rng, bone_rng = jax.random.split(param_rng)
             extra["goal_bone_factors"] = jnp.maximum(
                 1.0 + cfg.noise.goal_bone_scale * jax.random.normal(bone_rng, (len(constants.KEYPOINT_NAMES),)), 0.2)
+        if cfg.noise.goal_wobble > 0:
+            param_rng, wobble_rng = jax.random.split(param_rng)
+            extra["goal_wobble"] = _horizontal_normal(wobble_rng, cfg.noise.goal_wobble)
         params = (randomization.sample_params(param_rng, self.nominal, cfg) if cfg.randomization.enabled
                   else randomization.nominal_params(self.nominal))
         ref = self.motion_lib.frame(clip, frame)
@@ -331,10 +338,17 @@ class TrackingEnv:
         info = state.info
         rng, noise_rng = jax.vmap(jax.random.split, out_axes=1)(info["rng"])
         goal_shift = info["goal_drift"] * (info["steps"] * self.config.ctrl_dt)[:, None]
+        wobble = {}
+        if "goal_wobble" in info:  # an Ornstein-Uhlenbeck step, so its std stays goal_wobble
+            noise_rng, wobble_rng = jax.vmap(jax.random.split, out_axes=1)(noise_rng)
+            decay = np.exp(-self.config.ctrl_dt / GOAL_WOBBLE_TIME)
+            fresh = jax.vmap(_horizontal_normal, in_axes=(0, None))(wobble_rng, self.config.noise.goal_wobble)
+            wobble["goal_wobble"] = decay * info["goal_wobble"] + np.sqrt(1.0 - decay**2) * fresh
+            goal_shift = goal_shift + wobble["goal_wobble"]
         obs, history = jax.vmap(self.observe)(physics, info["clip"], info["frame"], info["last_action"],
                                               info["history"], info["params"], noise_rng, goal_shift,
                                               info.get("goal_bone_factors"))
-        return state.replace(obs=obs, info=dict(info, rng=rng, history=history))
+        return state.replace(obs=obs, info=dict(info, rng=rng, history=history, **wobble))
 
     def _push_interval(self, rng: jax.Array) -> jax.Array:
         low, high = self.config.push.interval_range
@@ -406,6 +420,11 @@ def _select(mask: jax.Array, on_true, on_false):
     def where(a, b):
         return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1)), a, b)
     return jax.tree.map(where, on_true, on_false)
+
+
+def _horizontal_normal(rng: jax.Array, std: float) -> jax.Array:
+    """A world vector [3] with horizontal components N(0, std^2) and no vertical one."""
+    return jnp.concatenate([std * jax.random.normal(rng, (2,)), jnp.zeros(1)])
 
 
 def _horizontal_velocity(rng: jax.Array, max_speed: float) -> jax.Array:
