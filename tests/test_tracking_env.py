@@ -352,10 +352,10 @@ def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_ep
     for _ in range(5):
         state = step(state, jnp.zeros((NUM_ENVS, env.action_size)))
         assert not np.any(np.asarray(state.done))
-        goals = {name: np.asarray(state.obs[name][:, layout["goal_keypoints"]]).reshape(NUM_ENVS, -1, len(constants.KEYPOINT_NAMES), 3)
+        goals = {name: np.asarray(state.obs[name][:, layout["goal_keypoints"]]).reshape(NUM_ENVS, -1, len(index), 3)
                  for name, layout in (("actor", actor), ("privileged", privileged))}
-        np.testing.assert_allclose(goals["actor"][..., index["pelvis"], :], goals["privileged"][..., index["pelvis"], :],
-                                   atol=1e-5)
+        pelvis = index["pelvis"]
+        np.testing.assert_allclose(goals["actor"][..., pelvis, :], goals["privileged"][..., pelvis, :], atol=1e-5)
         bones = {k: g[..., children, :] - g[..., parents, :] for k, g in goals.items()}
         # Each bone keeps its direction and is scaled by its own factor.
         np.testing.assert_allclose(np.cross(bones["actor"], bones["privileged"]), 0.0, atol=1e-5)

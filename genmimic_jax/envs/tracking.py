@@ -31,8 +31,7 @@ from genmimic_jax.robot.g1 import model as g1_model
 FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "nan")
 ACTION_OFFSETS = ("default_pose", "reference")
 SAMPLINGS = ("uniform", "adaptive", "adaptive_per_clip")
-# Per-episode info that a restart replaces.
-# What a restart replaces; goal_bone_factors and goal_wobble exist only when their noise is on.
+# Per-episode info that a restart replaces; goal_bone_factors and goal_wobble exist only when their noise is on.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown",
                  "goal_drift", "goal_bone_factors", "goal_wobble")
 GOAL_WOBBLE_TIME = 1.0  # s, correlation time of `noise.goal_wobble`
@@ -199,7 +198,8 @@ class TrackingEnv:
         # Fresh starts sample from the updated table.
         fail_counts = self.config.motion.failure_decay * self._gather(state.info["fail_counts"]) + new_failures
         done = stepped.done > 0
-        current = (stepped.pipeline_state, physics, {key: stepped.info[key] for key in _EPISODE_KEYS if key in stepped.info})
+        episode = {key: stepped.info[key] for key in _EPISODE_KEYS if key in stepped.info}
+        current = (stepped.pipeline_state, physics, episode)
 
         def restart(current):
             starts = jax.vmap(self._start_one, in_axes=(0, None))(restart_rng, self._start_distribution(fail_counts))
