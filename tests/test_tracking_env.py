@@ -306,85 +306,64 @@ def test_anchored_keypoint_term_ignores_drift_and_the_world_terms_do_not(env):
     assert np.all(np.asarray(fails["end_effector_height"]))
 
 
-def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity():
+def _goal_noise_steps(num_envs: int, steps: int, **noise: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Actor and privileged goal keypoints [steps, envs, G, K, 3] of envs stepped with zero actions on a long clip,
+    with every observation noise off but `noise` (keys of `config.noise`), and the control period."""
     config = tracking_config.default_config()
-    config.num_envs = NUM_ENVS
+    config.num_envs = num_envs
     config.action_offset = "reference"
     config.randomization.enabled = config.push.enabled = False
     config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
-    config.noise.goal_drift_speed = 0.2
-    # A long clip, so that no start is within the 10 steps of its end.
+    config.noise.update(noise)
+    # A long clip, so that no start is within the steps of its end.
     env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
     state = jax.jit(env.reset)(jax.random.PRNGKey(3))
-    assert np.all(np.asarray(state.info["frame"]) < env.motion_lib.lengths[0] - 12)
+    assert np.all(np.asarray(state.info["frame"]) < env.motion_lib.lengths[0] - steps - 2)
     step = jax.jit(env.step)
-    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
-    shifts = []
-    for _ in range(10):
-        state = step(state, jnp.zeros((NUM_ENVS, env.action_size)))
+    goals = {"actor": [], "privileged": []}
+    for _ in range(steps):
+        state = step(state, jnp.zeros((num_envs, env.action_size)))
         assert not np.any(np.asarray(state.done))
-        goal_shift = np.asarray(state.obs["actor"][:, actor["goal_keypoints"]]
-                                - state.obs["privileged"][:, privileged["goal_keypoints"]]).reshape(NUM_ENVS, -1, 3)
-        np.testing.assert_allclose(goal_shift, np.broadcast_to(goal_shift[:, :1], goal_shift.shape), atol=1e-5)
-        shifts.append(goal_shift[:, 0])
+        for name, out in goals.items():
+            out.append(np.asarray(state.obs[name][:, env.obs_layout[name].slices["goal_keypoints"]]).reshape(
+                num_envs, -1, len(constants.KEYPOINT_NAMES), 3))
+    return np.stack(goals["actor"]), np.stack(goals["privileged"]), config.ctrl_dt
+
+
+def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity():
+    actor, privileged, ctrl_dt = _goal_noise_steps(NUM_ENVS, 10, goal_drift_speed=0.2)
+    goal_shift = (actor - privileged).reshape(10, NUM_ENVS, -1, 3)
+    np.testing.assert_allclose(goal_shift, np.broadcast_to(goal_shift[:, :, :1], goal_shift.shape), atol=1e-5)
+    shifts = goal_shift[:, :, 0]
     # In the heading frame, so compare speeds: |shift| grows linearly, at most 0.2 m/s, differently per env.
-    speeds = np.linalg.norm(np.stack(shifts), axis=-1) / (np.arange(1, 11)[:, None] * config.ctrl_dt)
+    speeds = np.linalg.norm(shifts, axis=-1) / (np.arange(1, 11)[:, None] * ctrl_dt)
     np.testing.assert_allclose(speeds, np.broadcast_to(speeds[:1], speeds.shape), rtol=1e-3, atol=1e-4)
     assert np.all(speeds[0] <= 0.2) and np.ptp(speeds[0]) > 0.01
-    np.testing.assert_allclose(np.stack(shifts)[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
+    np.testing.assert_allclose(shifts[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
 
 
 def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_episode():
-    config = tracking_config.default_config()
-    config.num_envs = NUM_ENVS
-    config.action_offset = "reference"
-    config.randomization.enabled = config.push.enabled = False
-    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
-    config.noise.goal_bone_scale = 0.1
-    env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
-    state = jax.jit(env.reset)(jax.random.PRNGKey(3))
-    step = jax.jit(env.step)
-    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
+    actor, privileged, _ = _goal_noise_steps(NUM_ENVS, 5, goal_bone_scale=0.1)
     index = constants.KEYPOINT_INDEX
+    pelvis = index["pelvis"]
+    np.testing.assert_allclose(actor[..., pelvis, :], privileged[..., pelvis, :], atol=1e-5)
     children = [index[c] for c in constants.KEYPOINT_PARENT]
     parents = [index[p] for p in constants.KEYPOINT_PARENT.values()]
-    ratios = []
-    for _ in range(5):
-        state = step(state, jnp.zeros((NUM_ENVS, env.action_size)))
-        assert not np.any(np.asarray(state.done))
-        goals = {name: np.asarray(state.obs[name][:, layout["goal_keypoints"]]).reshape(NUM_ENVS, -1, len(index), 3)
-                 for name, layout in (("actor", actor), ("privileged", privileged))}
-        pelvis = index["pelvis"]
-        np.testing.assert_allclose(goals["actor"][..., pelvis, :], goals["privileged"][..., pelvis, :], atol=1e-5)
-        bones = {k: g[..., children, :] - g[..., parents, :] for k, g in goals.items()}
-        # Each bone keeps its direction and is scaled by its own factor.
-        np.testing.assert_allclose(np.cross(bones["actor"], bones["privileged"]), 0.0, atol=1e-5)
-        ratios.append(np.linalg.norm(bones["actor"], axis=-1) / np.linalg.norm(bones["privileged"], axis=-1))
-    ratios = np.stack(ratios)  # [steps, envs, goal offsets, bones]
+    bones = {k: g[..., children, :] - g[..., parents, :] for k, g in (("actor", actor), ("privileged", privileged))}
+    # Each bone keeps its direction and is scaled by its own factor.
+    np.testing.assert_allclose(np.cross(bones["actor"], bones["privileged"]), 0.0, atol=1e-5)
+    ratios = np.linalg.norm(bones["actor"], axis=-1) / np.linalg.norm(bones["privileged"], axis=-1)
+    # ratios: [steps, envs, goal offsets, bones]
     np.testing.assert_allclose(ratios, np.broadcast_to(ratios[:1, :, :1], ratios.shape), rtol=1e-3)
     assert np.std(ratios[0, :, 0]) > 0.03 and np.ptp(ratios[0, :, 0, 0]) > 0.01  # per bone and per env
 
 
 def test_goal_wobble_shifts_the_actor_goals_by_a_slowly_varying_horizontal_offset():
-    config = tracking_config.default_config()
-    config.num_envs = 64
-    config.action_offset = "reference"
-    config.randomization.enabled = config.push.enabled = False
-    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
-    config.noise.goal_wobble = 0.1
-    env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
-    state = jax.jit(env.reset)(jax.random.PRNGKey(3))
-    step = jax.jit(env.step)
-    actor, privileged = env.obs_layout["actor"].slices, env.obs_layout["privileged"].slices
-    shifts = []
-    for _ in range(10):
-        state = step(state, jnp.zeros((config.num_envs, env.action_size)))
-        assert not np.any(np.asarray(state.done))
-        shift = np.asarray(state.obs["actor"][:, actor["goal_keypoints"]]
-                           - state.obs["privileged"][:, privileged["goal_keypoints"]]).reshape(config.num_envs, -1, 3)
-        np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :1], shift.shape), atol=1e-5)  # the whole body
-        shifts.append(shift[:, 0])
-    shifts = np.stack(shifts)  # [steps, envs, 3], in each robot's heading frame
+    num_envs = 64
+    actor, privileged, _ = _goal_noise_steps(num_envs, 10, goal_wobble=0.1)
+    shift = (actor - privileged).reshape(10, num_envs, -1, 3)
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :, :1], shift.shape), atol=1e-5)  # the whole body
+    shifts = shift[:, :, 0]  # [steps, envs, 3], in each robot's heading frame
     np.testing.assert_allclose(shifts[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
     assert 0.08 < np.std(shifts[0, :, :2]) < 0.12
     # Each step moves it by about sqrt(1 - exp(-2 dt / GOAL_WOBBLE_TIME)) = 0.2 of its std: it drifts, not flickers.
