@@ -58,6 +58,8 @@ def check_config(config) -> None:
         raise InputError(f"--config.threads: must be at least 1, got {config.threads}")
     if config.max_robot_frames < 1:
         raise InputError(f"--config.max_robot_frames: must be at least 1, got {config.max_robot_frames}")
+    if config.noise_seeds < 1:
+        raise InputError(f"--config.noise_seeds: must be at least 1, got {config.noise_seeds}")
     if not config.success_threshold > 0:
         raise InputError(f"--config.success_threshold: must be a positive distance (m), got {config.success_threshold}")
 
@@ -83,8 +85,10 @@ def run(config, overwrite: bool = False) -> int:
     for path, kind in evaluate.report_paths(output_dir, names).values():
         files.check_output(path, kind, inputs=inputs, overwrite=overwrite)
     levels = evaluate.noise_levels_from_config(config.noise_suite, config.noise_corruptions)
+    seeds = evaluate.noise_seeds_from_config(config.noise_seed, config.noise_seeds)
+    suite = f", noise suite of {len(levels)} levels x {len(seeds)} noise seed(s)" if levels else ""
     print(f"evaluating the {saved.kind} policy of {saved.run_dir} (step {saved.step}) on {len(clips)} clip(s) "
-          f"with the {config.backend} back end" + (f", noise suite of {len(levels)} levels" if levels else ""))
+          f"with the {config.backend} back end{suite}")
     to_render = set(names[:config.render_clips]) if config.render else set()
     done = []
 
@@ -97,7 +101,7 @@ def run(config, overwrite: bool = False) -> int:
             print(f"{len(done)}/{len(names)} clips evaluated", flush=True)
 
     report = evaluate.evaluate(saved, clips, names, config.backend, config.success_threshold, levels,
-                               config.noise_seed, config.threads, config.max_robot_frames, on_group)
+                               seeds, config.threads, config.max_robot_frames, on_group)
     paths = evaluate.write_report(report, output_dir, overwrite)
     print(evaluate.format_report(report))
     print(f"wrote {paths['json']}, {paths['text']}, {len(report.clip_names)} rollout(s) in {output_dir / 'rollouts'}")

@@ -69,11 +69,14 @@ class Stages:
 
 
 def check_outputs(config, output_dir: pathlib.Path, name: str, source: pathlib.Path, overwrite: bool) -> None:
-    """Refuses, before any stage runs, outputs that would replace the input or a file of another kind."""
+    """Refuses, before any stage runs, outputs that would replace the input or a file of another kind, and noise-suite
+    options that evaluation would refuse after the training."""
     from experiments.ingest import check_config
     from genmimic_jax.eval import evaluate
 
     check_config(config.ingest)
+    evaluate.noise_levels_from_config(config.evaluate.noise_suite, config.evaluate.noise_corruptions)
+    evaluate.noise_seeds_from_config(config.evaluate.noise_seed, config.evaluate.noise_seeds)
     inputs = [source] + ([pathlib.Path(config.checkpoint) / "config.json"] if config.checkpoint else [])
     outputs = [(output_dir / "human" / f"{name}.npz", "human_motion"),
                (output_dir / "retargeted" / f"{name}.npz", "robot_motion"),
@@ -226,8 +229,9 @@ def run(config, overwrite: bool = False) -> dict:
     ev = config.evaluate
     stages.begin("evaluate", f"track the motion in simulation ({ev.backend} back end), metrics and the noise suite")
     levels = evaluate.noise_levels_from_config(ev.noise_suite, ev.noise_corruptions)
-    report = evaluate.evaluate(saved, [result.motion], [name], ev.backend, ev.success_threshold, levels,
-                               ev.noise_seed, ev.threads)
+    seeds = evaluate.noise_seeds_from_config(ev.noise_seed, ev.noise_seeds)
+    report = evaluate.evaluate(saved, [result.motion], [name], ev.backend, ev.success_threshold, levels, seeds,
+                               ev.threads)
     eval_dir = output_dir / "evaluation"
     paths = evaluate.write_report(report, eval_dir, overwrite)
     rollout, lib = report.groups[0].rollout, report.groups[0].motion_lib  # the one clip
@@ -235,7 +239,7 @@ def run(config, overwrite: bool = False) -> dict:
     print(f"-> {paths['json']}, {paths[f'rollout:{name}']} (simulated qpos)")
     summary["evaluation"] = {"overall": report.overall, "per_clip": report.per_clip[name],
                              "noise_suite": [{"corruption": e["corruption"], "severity": e["severity"],
-                                              "success_rate": e["overall"]["success_rate"],
+                                              "seed": e["seed"], "success_rate": e["overall"]["success_rate"],
                                               "mpjpe_mm": e["overall"]["mpjpe_mm"]} for e in report.noise]}
 
     stages.begin("export", "the policy to ONNX (normalisation folded in, DDS motor order)")

@@ -1,5 +1,7 @@
 """The two evaluation back ends: C MuJoCo and MJX give the same rollout; evaluation scoring and the noise suite."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -110,6 +112,34 @@ def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):
     # Metrics from the saved trajectory reproduce the report.
     again = metrics.mpjpe_mm(saved["keypoints"][1:], saved["reference_keypoints"][1:])
     assert again == pytest.approx(report.per_clip["wave"]["mpjpe_mm"], rel=1e-5)
+
+
+def test_the_noise_suite_runs_every_level_at_several_noise_seeds(setup, tmp_path):
+    _, _, policy = setup
+    levels = [("jitter", 0.05), ("drift", 0.2)]
+    alone = evaluate.evaluate(policy, short_clips(), ["still", "wave"], noise_levels=levels, noise_seeds=(4,))
+    report = evaluate.evaluate(policy, short_clips(), ["still", "wave"], noise_levels=levels, noise_seeds=(3, 4, 5))
+    assert [(entry["corruption"], entry["seed"]) for entry in report.noise] == [
+        ("jitter", 3), ("jitter", 4), ("jitter", 5), ("drift", 3), ("drift", 4), ("drift", 5)]
+    # A seed's run is the one that seed gives alone; the other seeds corrupt the goals otherwise.
+    assert report.noise[1]["overall"] == pytest.approx(alone.noise[0]["overall"], rel=1e-6)
+    assert report.noise[4]["overall"] == pytest.approx(alone.noise[1]["overall"], rel=1e-6)
+    errors = [entry["overall"]["mpjpe_mm"] for entry in report.noise[:3]]
+    assert len(set(errors)) == 3
+    jitter, drift = evaluate.noise_over_seeds(report.noise)
+    assert (jitter["corruption"], jitter["severity"], jitter["seeds"]) == ("jitter", 0.05, [3, 4, 5])
+    assert jitter["mpjpe_mm"] == pytest.approx({"mean": np.mean(errors), "std": np.std(errors), "min": min(errors),
+                                                "max": max(errors)})
+    assert drift["clips_followed"] == [sum(int(clip["success"]) for clip in entry["per_clip"].values())
+                                       for entry in report.noise[3:]]
+    paths = evaluate.write_report(report, tmp_path)
+    text = paths["text"].read_text()
+    assert "over noise seeds 3, 4, 5" in text
+    assert "/".join(map(str, drift["clips_followed"])) in text
+    saved = json.loads(paths["json"].read_text())
+    assert saved["info"]["noise_seeds"] == [3, 4, 5] and len(saved["noise_suite"]) == 6
+    assert saved["noise_suite_over_seeds"][1]["success_rate"] == pytest.approx(drift["success_rate"])
+    assert paths["noise_plot"].stat().st_size > 0
 
 
 def test_clip_groups_bound_robots_times_frames():

@@ -488,6 +488,8 @@ def test_evaluate_config_out_of_range(run_dirs, tmp_path, capsys):
     refused(capsys, lambda: evaluate_cli.run(config), 1, "--config.threads", "at least 1")
     config.threads, config.backend = 1, "gpu"
     refused(capsys, lambda: evaluate_cli.run(config), 1, "--config.backend", "mujoco, mjx")
+    config.backend, config.noise_seeds = "mujoco", 0
+    refused(capsys, lambda: evaluate_cli.run(config), 1, "--config.noise_seeds", "at least 1")
 
 
 @pytest.mark.parametrize("num_envs", [0, -3, 10**9])

@@ -5,7 +5,8 @@ corrupted, scored against the clean reference), in groups of clips of similar le
 budget (`max_robot_frames`), so that a dataset of thousands of clips evaluates in bounded memory; `write_rollouts`
 saves a group's trajectories as it finishes and `write_report` the rest, into one output folder:
 
-    report.json             policy, back end, per-clip and overall metrics, noise-suite results
+    report.json             policy, back end, per-clip and overall metrics, noise-suite results (each noise seed's,
+                            and their spread over the seeds)
     report.txt              the same as a plain-text table
     rollouts/<clip>.npz     simulated qpos and keypoints, reference keypoints, fps, failure frame (clean run)
     plots/*.png             per-clip metrics, noise-suite curves
@@ -38,6 +39,8 @@ from genmimic_jax.viz import plots
 # Robots x control frames rolled out at once: ~0.5 GB of trajectories and observations (a 2-core CPU rolls that out in
 # about a minute and a half; a GPU wants larger groups).
 DEFAULT_MAX_ROBOT_FRAMES = 131_072
+# Overall figures of a noise level summed up over its noise seeds (`noise_over_seeds`).
+SPREAD_KEYS = ("success_rate", "mpjpe_mm", "root_relative_mpjpe_mm")
 
 
 @dataclasses.dataclass
@@ -48,7 +51,8 @@ class Report:
       clip_names: one per clip, in the order given.
       per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none).
       overall: `metrics.summarize` of the clean run.
-      noise: one entry per corruption level: {'corruption', 'severity', 'overall', 'per_clip'}.
+      noise: one entry per corruption level and noise seed: {'corruption', 'severity', 'seed', 'overall',
+        'per_clip'}, level by level (`noise_over_seeds` gives each level's spread over its seeds).
       groups: the clean rollouts, group by group (empty when `evaluate` handed them to `on_group` instead).
       info: policy and settings, for the JSON.
     """
@@ -135,8 +139,8 @@ def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
 
 
 def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
-             success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (), noise_seed: int = 0,
-             threads: int = 2, max_robot_frames: int = DEFAULT_MAX_ROBOT_FRAMES,
+             success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (),
+             noise_seeds: Sequence[int] = (0,), threads: int = 2, max_robot_frames: int = DEFAULT_MAX_ROBOT_FRAMES,
              on_group: Callable[[ClipGroup], None] | None = None) -> Report:
     """Rolls the policy out on every clip (deterministic actions), cleanly and under each corruption level.
 
@@ -150,7 +154,8 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
       backend: 'mujoco' or 'mjx'.
       success_threshold: metres, see `metrics.clip_metrics`.
       noise_levels: (corruption, severity) pairs of the noise suite to run (`noise.suite()`); empty: none.
-      noise_seed: seed of the corruptions.
+      noise_seeds: seeds of the corruptions; every level runs once per seed (a generated video's artefacts are
+        random, so one seed's success rate is a sample, not the policy's figure).
       threads: C MuJoCo back end threads.
       max_robot_frames: the most robots x control frames rolled out at once (memory: ~4 KB each).
       on_group: called with each group's clean rollouts as it finishes (e.g. `write_rollouts`), which are then
@@ -162,7 +167,10 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
     env_config = eval_env_config(saved.run_config["env"], 1)
     frames = [resampled_length(len(clip.qpos), float(clip.fps), 1.0 / env_config.ctrl_dt) for clip in clips]
     per_clip: dict[str, dict[str, Any]] = {}
-    noisy: list[dict[str, dict[str, Any]]] = [{} for _ in noise_levels]
+    if noise_levels and not noise_seeds:
+        raise ValueError("the noise suite needs at least one noise seed")
+    noise_runs = [(corruption, severity, int(seed)) for corruption, severity in noise_levels for seed in noise_seeds]
+    noisy: list[dict[str, dict[str, Any]]] = [{} for _ in noise_runs]
     kept: list[ClipGroup] = []
     for number, indices in enumerate(clip_groups(frames, max_robot_frames)):
         if number:
@@ -176,8 +184,8 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         lib = env.motion_lib
         group = ClipGroup(clip_names=names, rollout=evaluator(), motion_lib=lib)
         per_clip.update(score(group.rollout, lib, names, success_threshold))
-        for scored, (corruption, severity) in zip(noisy, noise_levels):
-            run = evaluator(corrupt_goals(lib, corruption, severity, noise_seed, indices))
+        for scored, (corruption, severity, seed) in zip(noisy, noise_runs):
+            run = evaluator(corrupt_goals(lib, corruption, severity, seed, indices))
             scored.update(score(run, lib, names, success_threshold))
         if on_group is None:
             kept.append(group)
@@ -186,14 +194,15 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         evaluator.close()
     per_clip = {name: per_clip[name] for name in clip_names}
     results = []
-    for scored, (corruption, severity) in zip(noisy, noise_levels):
+    for scored, (corruption, severity, seed) in zip(noisy, noise_runs):
         scored = {name: scored[name] for name in clip_names}
-        results.append({"corruption": corruption, "severity": severity, "per_clip": scored,
+        results.append({"corruption": corruption, "severity": severity, "seed": seed, "per_clip": scored,
                         "overall": metrics.summarize(list(scored.values()))})
     info = {"policy": {"run_dir": str(saved.run_dir), "kind": saved.kind, "obs": saved.policy.obs_key,
                        "step": saved.step},
             "backend": backend, "success_threshold_m": success_threshold, "control_rate_hz": 1.0 / env_config.ctrl_dt,
-            "noise_seed": noise_seed, "scoring": "against the clean reference; frames 1..end of clip or failure"}
+            "noise_seeds": [int(seed) for seed in noise_seeds],
+            "scoring": "against the clean reference; frames 1..end of clip or failure"}
     return Report(clip_names=list(clip_names), per_clip=per_clip, overall=metrics.summarize(list(per_clip.values())),
                   noise=results, groups=kept, info=info)
 
@@ -219,16 +228,47 @@ def safe_name(name: str) -> str:
     return "/".join(part for part in cleaned if part) or "clip"
 
 
+def noise_over_seeds(noise_runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per corruption level of `Report.noise`, over its noise seeds: {'corruption', 'severity', 'seeds',
+    'clips_followed' (successes per seed), and for each of `SPREAD_KEYS` {'mean', 'std', 'min', 'max'} over the
+    seeds}, levels in the order of the runs."""
+    levels: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for entry in noise_runs:
+        levels.setdefault((entry["corruption"], entry["severity"]), []).append(entry)
+    out = []
+    for (corruption, severity), runs in levels.items():
+        entry = {"corruption": corruption, "severity": severity, "seeds": [run["seed"] for run in runs],
+                 "clips_followed": [int(sum(clip["success"] for clip in run["per_clip"].values())) for run in runs]}
+        for key in SPREAD_KEYS:
+            values = np.array([run["overall"][key] for run in runs], np.float64)
+            entry[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
+                          "min": float(np.min(values)), "max": float(np.max(values))}
+        out.append(entry)
+    return out
+
+
 def format_report(report: Report) -> str:
-    """The per-clip table, then one line per noise level."""
+    """The per-clip table, then one line per noise level (with several noise seeds: the mean, the spread and each
+    seed's clips followed)."""
     lines = [metrics.format_table(report.per_clip, report.overall)]
-    if report.noise:
-        lines += ["", "noise suite (goal keypoints corrupted; scored against the clean reference):",
-                  f"{'corruption':<14}{'severity':>9}{'success %':>11}{'MPJPE mm':>10}{'root-rel mm':>12}"]
-        for entry in report.noise:
-            o = entry["overall"]
-            lines.append(f"{entry['corruption']:<14}{entry['severity']:>9.3g}{o['success_rate']:>11.1f}"
-                         f"{o['mpjpe_mm']:>10.1f}{o['root_relative_mpjpe_mm']:>12.1f}")
+    if not report.noise:
+        return "\n".join(lines)
+    lines += ["", "noise suite (goal keypoints corrupted; scored against the clean reference):"]
+    levels = noise_over_seeds(report.noise)
+    if all(len(level["seeds"]) == 1 for level in levels):
+        lines.append(f"{'corruption':<14}{'severity':>9}{'success %':>11}{'MPJPE mm':>10}{'root-rel mm':>12}")
+        for level in levels:
+            lines.append(f"{level['corruption']:<14}{level['severity']:>9.3g}{level['success_rate']['mean']:>11.1f}"
+                         f"{level['mpjpe_mm']['mean']:>10.1f}{level['root_relative_mpjpe_mm']['mean']:>12.1f}")
+        return "\n".join(lines)
+    lines.append(f"over noise seeds {', '.join(map(str, levels[0]['seeds']))}: mean +- std (least-largest) of the "
+                 f"success rate, clips followed per seed, mean MPJPE")
+    lines.append(f"{'corruption':<14}{'severity':>9}  {'success %':<24}{'clips followed':<18}{'MPJPE mm':>9}")
+    for level in levels:
+        rate = level["success_rate"]
+        spread = f"{rate['mean']:.1f} +- {rate['std']:.1f} ({rate['min']:.0f}-{rate['max']:.0f})"
+        lines.append(f"{level['corruption']:<14}{level['severity']:>9.3g}  {spread:<24}"
+                     f"{'/'.join(map(str, level['clips_followed'])):<18}{level['mpjpe_mm']['mean']:>9.1f}")
     return "\n".join(lines)
 
 
@@ -248,7 +288,8 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
     paths = {"json": output_dir / "report.json", "text": output_dir / "report.txt"}
     report_json = json.dumps(_json_ready({
         "info": report.info, "clips": report.clip_names, "overall": report.overall, "per_clip": report.per_clip,
-        "noise_suite": report.noise}), indent=2).encode("utf-8")
+        "noise_suite": report.noise, "noise_suite_over_seeds": noise_over_seeds(report.noise)}),
+        indent=2).encode("utf-8")
     files.write_atomic(paths["json"], lambda file: file.write(report_json), "json", overwrite=overwrite)
     report_text = (format_report(report) + "\n").encode("utf-8")
     files.write_atomic(paths["text"], lambda file: file.write(report_text), "text", overwrite=overwrite)
@@ -256,7 +297,7 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
         paths.update(write_rollouts(group, output_dir, overwrite))
     paths["clip_plot"] = plots.plot_clip_metrics(report.per_clip, output_dir / "plots" / "clip_metrics.png")
     if report.noise:
-        paths["noise_plot"] = plots.plot_noise_suite(report.overall, report.noise,
+        paths["noise_plot"] = plots.plot_noise_suite(report.overall, noise_over_seeds(report.noise),
                                                      output_dir / "plots" / "noise_suite.png")
     return paths
 
@@ -288,3 +329,10 @@ def noise_levels_from_config(enabled: bool, corruptions: str) -> list[tuple[str,
         raise ValueError(f"unknown corruptions {unknown}; known: {sorted(noise.CORRUPTIONS)}")
     return noise.suite({name: noise.SEVERITIES[name] for name in names})
 
+
+
+def noise_seeds_from_config(first_seed: int, count: int) -> list[int]:
+    """The noise seeds a config asks for: `count` consecutive seeds from `first_seed`."""
+    if count < 1:
+        raise ValueError(f"noise_seeds: the noise suite runs with at least one seed, got {count}")
+    return list(range(first_seed, first_seed + count))

@@ -41,24 +41,32 @@ def plot_clip_metrics(per_clip: Mapping[str, Mapping[str, float]], path: str | o
     return _save(figure, path)
 
 
-def plot_noise_suite(clean: Mapping[str, float], results: Sequence[Mapping], path: str | os.PathLike) -> pathlib.Path:
-    """Overall metrics against severity, one line per corruption; the clean score as a dashed line.
+def plot_noise_suite(clean: Mapping[str, float], levels: Sequence[Mapping], path: str | os.PathLike) -> pathlib.Path:
+    """Overall metrics against severity, one row per corruption: the mean over noise seeds, bars from the least to
+    the largest seed; the clean score as a dashed line.
 
     Args:
       clean: overall metrics without corruption.
-      results: dicts with 'corruption', 'severity' and 'overall' (overall metrics at that level).
+      levels: dicts with 'corruption', 'severity' and, per metric of `NOISE_METRICS`, {'mean', 'min', 'max'} over
+        the noise seeds (`evaluate.noise_over_seeds`).
     """
-    corruptions = list(dict.fromkeys(r["corruption"] for r in results))
+    corruptions = list(dict.fromkeys(level["corruption"] for level in levels))
     figure, axes = plt.subplots(len(corruptions), len(NOISE_METRICS), figsize=(4 * len(NOISE_METRICS),
                                                                              2.4 * len(corruptions)), squeeze=False)
     for row, corruption in zip(axes, corruptions):
-        levels = [r for r in results if r["corruption"] == corruption]
-        severities = [0.0] + [r["severity"] for r in levels]
+        rows = [level for level in levels if level["corruption"] == corruption]
+        severities = [0.0] + [level["severity"] for level in rows]
         for axis, (key, label) in zip(row, NOISE_METRICS):
-            axis.plot(severities, [clean[key]] + [r["overall"][key] for r in levels], "o-")
+            mean = np.array([clean[key]] + [level[key]["mean"] for level in rows])
+            low = mean - np.array([clean[key]] + [level[key]["min"] for level in rows])
+            high = np.array([clean[key]] + [level[key]["max"] for level in rows]) - mean
+            axis.errorbar(severities, mean, yerr=[low, high], fmt="o-", capsize=3)
             axis.axhline(clean[key], color="gray", linestyle="--", linewidth=0.8)
             axis.set_title(f"{corruption}: {label}", fontsize=9)
             axis.set_xlabel("severity")
+    seeds = max(len(level.get("seeds", ())) for level in levels)
+    if seeds > 1:
+        figure.suptitle(f"mean over {seeds} noise seeds; bars from the least to the largest seed")
     figure.tight_layout()
     return _save(figure, path)
 
