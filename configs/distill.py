@@ -59,6 +59,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     config.dagger.num_epochs = 4
     config.dagger.num_minibatches = 4
     config.dagger.learning_rate = 5e-4
+    # > 0: the rate falls linearly to final_learning_rate over this many updates, then stays (0: constant).
+    config.dagger.lr_decay_updates = 0
+    config.dagger.final_learning_rate = 5e-5
     config.dagger.max_grad_norm = 1.0
     config.dagger.beta_initial = 1.0  # probability that the teacher acts, per env and step
     config.dagger.beta_decay = 0.95  # per update

@@ -89,6 +89,16 @@ def test_resume_allows_only_the_listed_config_changes_and_reads_older_distill_co
         runner.check_resumable(tmp_path, config)
 
 
+def test_resume_reads_configs_stored_before_a_key_was_added_when_it_keeps_the_old_behaviour(tmp_path):
+    config = ml_collections.ConfigDict({"dagger": {"num_updates": 4, "lr_decay_updates": 0,
+                                                   "final_learning_rate": 5e-5}})
+    (tmp_path / "config.json").write_text(json.dumps({"dagger": {"num_updates": 4}}))
+    runner.check_resumable(tmp_path, config)
+    config.dagger.lr_decay_updates = 1000  # the new key changes what the run does: another run
+    with pytest.raises(ValueError, match="different config \\(dagger.lr_decay_updates\\)"):
+        runner.check_resumable(tmp_path, config)
+
+
 def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
     with pytest.raises(metrics_log.LogReadError, match="no TensorBoard event files"):
         metrics_log.read_scalars(tmp_path)

@@ -121,6 +121,30 @@ def test_bad_dataset_and_minibatch_settings_are_rejected():
         dagger.make_dagger(config, env, teacher)
 
 
+def test_the_student_learning_rate_decays_linearly_when_asked():
+    config, env, teacher = tiny_setup()
+    assert dagger.learning_rate(config.dagger) == config.dagger.learning_rate  # constant by default
+    config.dagger.lr_decay_updates, config.dagger.final_learning_rate = 10, 1e-5
+    schedule = dagger.learning_rate(config.dagger)
+    sgd_steps = config.dagger.num_epochs * config.dagger.num_minibatches  # per update
+    assert float(schedule(0)) == pytest.approx(config.dagger.learning_rate)
+    assert float(schedule(5 * sgd_steps)) == pytest.approx((config.dagger.learning_rate + 1e-5) / 2)
+    assert float(schedule(10 * sgd_steps)) == float(schedule(10**6)) == pytest.approx(1e-5)
+    # Decayed to 0 within the first update, the student stops changing from the second on.
+    config.dagger.lr_decay_updates, config.dagger.final_learning_rate = 1, 0.0
+    algorithm = dagger.make_dagger(config, env, teacher)
+    update = jax.jit(algorithm.update)
+    first = algorithm.init(jax.random.PRNGKey(0))
+    second = update(first)[0]
+    third = update(second)[0]
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), first.params, second.params)
+    assert any(jax.tree.leaves(changed))
+    jax.tree.map(np.testing.assert_array_equal, second.params, third.params)
+    config.dagger.lr_decay_updates = -1
+    with pytest.raises(ValueError, match="lr_decay_updates=-1"):
+        dagger.make_dagger(config, env, teacher)
+
+
 def test_stopped_and_resumed_distillation_equals_uninterrupted(tmp_path):
     config, env, teacher = tiny_setup(dataset_rollouts=4)  # resumes with 2 of 4 slots filled, then wraps
     algorithm = dagger.make_dagger(config, env, teacher)

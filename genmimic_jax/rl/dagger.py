@@ -100,6 +100,17 @@ class DAggerState:
     step: jax.Array  # updates done, which is also the number of rollouts inserted into `dataset`
 
 
+def learning_rate(dagger: ml_collections.ConfigDict) -> float | optax.Schedule:
+    """The student's learning rate: `dagger.learning_rate`, or with `dagger.lr_decay_updates` > 0 a linear decay from
+    it to `dagger.final_learning_rate` over that many updates, then flat."""
+    if dagger.lr_decay_updates < 0:
+        raise ValueError(f"dagger.lr_decay_updates={dagger.lr_decay_updates} must be 0 (a constant rate) or positive")
+    if dagger.lr_decay_updates == 0:
+        return dagger.learning_rate
+    return optax.linear_schedule(dagger.learning_rate, dagger.final_learning_rate,
+                                 dagger.lr_decay_updates * dagger.num_epochs * dagger.num_minibatches)
+
+
 def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algorithm:
     """DAgger as `init`/`update` (see `Algorithm`).
 
@@ -118,7 +129,7 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
         raise ValueError(f"dagger.dataset_rollouts={dagger.dataset_rollouts} must be at least 1")
     student = make_actor(config.network.actor_hidden, env.action_size, config.network.activation)
     make_student = make_inference_fn(student, dagger.obs_clip)
-    optimizer = optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(dagger.learning_rate))
+    optimizer = optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(learning_rate(dagger)))
 
     def init(rng: jax.Array) -> DAggerState:
         rng, net_rng, env_rng = jax.random.split(rng, 3)

@@ -39,6 +39,11 @@ _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.ma
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
 _RETIRED_KEYS = ("num_envs",)
+# Keys added since runs were first stored, with the value that does what the code did before them: a stored config
+# without such a key resumes when the current config holds that value.
+_ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.reward.weights.center_of_mass": 0.0,
+               "env.reward.params.center_of_mass.sigma": 0.05, "env.noise.goal_bone_scale": 0.0,
+               "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0, "dagger.final_learning_rate": 5e-5}
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -50,6 +55,9 @@ def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) ->
     for key in _RETIRED_KEYS:
         stored.pop(key, None)
     current = _flatten(json.loads(json.dumps(config.to_dict())))
+    for key, value in _ADDED_KEYS.items():
+        if key in current:
+            stored.setdefault(key, value)
     changed = sorted(key for key in stored.keys() | current.keys()
                      if stored.get(key) != current.get(key) and key not in _RESUMABLE_CHANGES)
     if changed:
