@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.evaluate = configs.evaluate.get_config()
     config.evaluate.noise_suite = True
+    config.evaluate.noise_seeds = 3  # a noise-suite row is a sample of random artefacts: its spread over three seeds
     config.sim2sim_reference = "evaluation"  # compare the ONNX run with: 'evaluation' (the run above) | 'mjx'
     config.video_format = "mp4"  # 'mp4' | 'gif'
     return config

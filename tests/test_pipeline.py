@@ -44,7 +44,9 @@ def test_pipeline_with_a_given_policy_runs_every_stage(student_run, tmp_path):
     assert summary["export"]["parity_max_abs_error"] <= 1e-5
     assert summary["sim2sim"]["mean_divergence_mm"] < 5.0  # the ONNX policy re-runs the JAX evaluation
     report = json.loads((out / "evaluation" / "report.json").read_text())
-    assert [e["corruption"] for e in report["noise_suite"]] == ["jitter"] * 3 + ["drift"] * 3
+    assert [e["corruption"] for e in report["noise_suite"]] == ["jitter"] * 9 + ["drift"] * 9  # 3 levels x 3 seeds
+    assert [level["seeds"] for level in report["noise_suite_over_seeds"]] == [[0, 1, 2]] * 6
+    assert [e["seed"] for e in summary["evaluation"]["noise_suite"][:3]] == [0, 1, 2]
     rollout = np.load(out / "evaluation" / "rollouts" / "builtin_motion.npz")
     assert rollout["qpos"].shape[1] == 36 and rollout["qpos"].shape[0] >= 2
     model = onnx.load(str(out / "policy.onnx"))
