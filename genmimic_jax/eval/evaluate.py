@@ -330,7 +330,6 @@ def noise_levels_from_config(enabled: bool, corruptions: str) -> list[tuple[str,
     return noise.suite({name: noise.SEVERITIES[name] for name in names})
 
 
-
 def noise_seeds_from_config(first_seed: int, count: int) -> list[int]:
     """The noise seeds a config asks for: `count` consecutive seeds from `first_seed`."""
     if count < 1:
