@@ -286,10 +286,10 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
     returns the paths."""
     output_dir = pathlib.Path(output_dir)
     paths = {"json": output_dir / "report.json", "text": output_dir / "report.txt"}
+    levels = noise_over_seeds(report.noise)
     report_json = json.dumps(_json_ready({
         "info": report.info, "clips": report.clip_names, "overall": report.overall, "per_clip": report.per_clip,
-        "noise_suite": report.noise, "noise_suite_over_seeds": noise_over_seeds(report.noise)}),
-        indent=2).encode("utf-8")
+        "noise_suite": report.noise, "noise_suite_over_seeds": levels}), indent=2).encode("utf-8")
     files.write_atomic(paths["json"], lambda file: file.write(report_json), "json", overwrite=overwrite)
     report_text = (format_report(report) + "\n").encode("utf-8")
     files.write_atomic(paths["text"], lambda file: file.write(report_text), "text", overwrite=overwrite)
@@ -297,8 +297,7 @@ def write_report(report: Report, output_dir: str | os.PathLike, overwrite: bool 
         paths.update(write_rollouts(group, output_dir, overwrite))
     paths["clip_plot"] = plots.plot_clip_metrics(report.per_clip, output_dir / "plots" / "clip_metrics.png")
     if report.noise:
-        paths["noise_plot"] = plots.plot_noise_suite(report.overall, noise_over_seeds(report.noise),
-                                                     output_dir / "plots" / "noise_suite.png")
+        paths["noise_plot"] = plots.plot_noise_suite(report.overall, levels, output_dir / "plots" / "noise_suite.png")
     return paths
 
 
