@@ -20,6 +20,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.batch_frames = 8192
     config.scale_cache_dir = ""  # where fitted subject scales are kept as JSON ("" = memory only)
 
+    # Poses held with the G1's centre of mass outside its feet (its mass sits otherwise than a human's): the upper
+    # body's targets move over the support in every off-balance stretch of at least hold_seconds, and the clip is
+    # solved again (`retarget.balance.hold_shift`; 0 turns it off). Steps, shorter, keep the human's motion.
+    config.balance = ml_collections.ConfigDict()
+    config.balance.hold_seconds = 0.0
+    config.balance.max_outside = 0.1  # m: a stretch further out (median) is a dynamic move, left as it is
+    config.balance.margin = 0.02  # m inside the support polygon
+    config.balance.ramp_seconds = 0.2
+    config.balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
+
     config.contact = ml_collections.ConfigDict()
     config.contact.height_margin = 0.05  # m above the joint's resting height
     config.contact.max_speed = 0.3  # m/s

@@ -99,6 +99,33 @@ def test_resume_reads_configs_stored_before_a_key_was_added_when_it_keeps_the_ol
         runner.check_resumable(tmp_path, config)
 
 
+def test_a_checkpoint_written_before_a_reward_term_existed_restores_with_that_terms_step_metric_at_zero(tmp_path):
+    def state(terms):
+        metrics = {f"reward/{term}": np.full(4, 2.0, np.float32) for term in terms}
+        return {"params": np.arange(3, dtype=np.float32), "act": np.zeros((4, 0), np.float32),
+                "rollout": {"env_state": {"metrics": dict(metrics, episode_length=np.full(4, 7.0, np.float32))}}}
+
+    def abstract(tree):
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
+
+    saved = Checkpointer(tmp_path / "older")
+    saved.save(1, state(["position"]), ml_collections.ConfigDict({"seed": 0}))
+    saved.close()
+    restored = Checkpointer(tmp_path / "older").restore(abstract(state(["position", "center_of_mass"])))
+    metrics = restored["rollout"]["env_state"]["metrics"]
+    np.testing.assert_array_equal(metrics["reward/position"], np.full(4, 2.0))
+    np.testing.assert_array_equal(metrics["reward/center_of_mass"], np.zeros(4))
+    np.testing.assert_array_equal(metrics["episode_length"], np.full(4, 7.0))
+    np.testing.assert_array_equal(restored["params"], np.arange(3))
+    assert restored["act"].shape == (4, 0)
+    # Anything else the checkpoint lacks is still another layout, refused in one line.
+    other = state(["position"])
+    other["rollout"]["env_state"]["counter"] = np.zeros(4, np.int32)
+    with pytest.raises(CheckpointError, match=r"older/1: cannot restore the checkpoint"):
+        Checkpointer(tmp_path / "older").restore(abstract(other))
+
+
 def test_missing_or_corrupt_logs_and_checkpoints_give_clear_errors(tmp_path):
     with pytest.raises(metrics_log.LogReadError, match="no TensorBoard event files"):
         metrics_log.read_scalars(tmp_path)

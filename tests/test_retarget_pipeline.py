@@ -14,6 +14,7 @@ from genmimic_jax.human.io import load_motion
 from genmimic_jax.human.motion import HumanMotion, MotionFormatError, save_npz, trim
 from genmimic_jax.human.skeleton import JOINT_INDEX, SMPL_JOINT_NAMES
 from genmimic_jax.retarget import contact, dataset, io, kinematics, optimize, pipeline, scale_fit
+from genmimic_jax.retarget import balance as retarget_balance
 from genmimic_jax.retarget import report as retarget_report
 from genmimic_jax.robot.g1 import constants
 from test_kinematics import body_frames
@@ -116,13 +117,13 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     corners = np.stack([standing] * 4)
     corners[3, 0, :, 2] = 0.2  # both feet up
     com = np.array([[0.1, 0.05, 0.7], [0.1, 0.3, 0.7], [0.3, 0.2, 0.7], [0.1, 0.05, 0.7]])
-    outside = retarget_report.com_outside_support(com, corners)
+    outside = retarget_balance.com_outside_support(com, corners)
     np.testing.assert_allclose(outside[:3], [0.0, 0.2, np.hypot(0.1, 0.1)], rtol=1e-5)
     assert np.isnan(outside[3])
     # Both feet down, 0.6 m apart: the centre of mass beside the long edge from (0, 0.1) to (0.6, 0.12).
     apart = np.stack([foot, foot + [0.6, 0.02, 0.0]])[None]
     slope = 0.02 / 0.6
-    np.testing.assert_allclose(retarget_report.com_outside_support(np.array([[0.45, 0.16, 0.7]]), apart),
+    np.testing.assert_allclose(retarget_balance.com_outside_support(np.array([[0.45, 0.16, 0.7]]), apart),
                                (0.16 - 0.1 - 0.45 * slope) / np.hypot(1.0, slope), rtol=1e-5)
     # Random feet and centres of mass against scipy's convex hull (Qhull): 0 inside, the distance to the nearest
     # hull edge outside.
@@ -130,10 +131,10 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     corners = rng.uniform(-0.3, 0.3, (500, 2, 4, 3))
     corners[..., 2] = rng.uniform(0.0, 0.02, (500, 2, 4))
     com = rng.uniform(-0.3, 0.3, (500, 3))
-    outside = retarget_report.com_outside_support(com, corners)
+    outside = retarget_balance.com_outside_support(com, corners)
     for frame in range(500):
         support = corners[frame].reshape(-1, 3)
-        support = support[support[:, 2] < retarget_report.SUPPORT_HEIGHT, :2]
+        support = support[support[:, 2] < retarget_balance.SUPPORT_HEIGHT, :2]
         if len(support) < 3:
             continue
         hull = ConvexHull(support)
@@ -149,6 +150,47 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     assert balance["supported_fraction"] == 7 / 8 and balance["off_balance_fraction"] == 5 / 7
     assert balance["longest_off_balance_s"] == pytest.approx(0.3)
     assert balance["max_com_outside_mm"] == pytest.approx(50.0)
+
+
+def test_hold_shift_moves_the_upper_body_over_the_feet_only_in_poses_held_off_balance():
+    foot = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0], [0.0, 0.1, 0.0], [0.2, 0.1, 0.0]])
+    corners = np.stack([np.stack([foot, foot + [0.0, 0.3, 0.2]])] * 60)  # standing on the left foot
+    com = np.tile([0.1, 0.05, 0.7], (60, 1))
+    com[10:30, 1] = 0.15  # a pose held 5 cm beside the foot for 0.67 s
+    com[40:43, 1] = 0.15  # a step: 0.1 s beside it
+    com[50:56, 1] = 0.5  # 0.2 s far beside it: a move made dynamically
+    np.testing.assert_allclose(retarget_balance.support_offset(com[[0, 20]], corners[:2]), [[0.0, 0.0], [0.0, -0.05]],
+                               atol=1e-12)
+    shifts = retarget_balance.hold_shift(com, corners, fps=30.0, hold_seconds=0.2, max_outside=0.1, margin=0.02,
+                                         ramp_seconds=0.1, gain=1.25)
+    index = constants.KEYPOINT_INDEX
+    move = -(0.05 + 0.02) * 1.25
+    for frame in (13, 20, 26):
+        np.testing.assert_allclose(shifts[frame, index["pelvis"]], [0.0, move, 0.0], atol=1e-6)
+        np.testing.assert_allclose(shifts[frame, index["left_wrist"]], [0.0, move, 0.0], atol=1e-6)
+        np.testing.assert_allclose(shifts[frame, index["left_knee"]], [0.0, move / 2, 0.0], atol=1e-6)
+        assert not shifts[frame, [index["left_ankle"], index["right_toe"]]].any()
+    assert 0.0 > shifts[9, index["pelvis"], 1] > move  # ramps in
+    assert np.abs(shifts[:5]).max() < 1e-9 and np.abs(shifts[36:]).max() < 1e-9  # the step and the dynamic move stay
+    assert not retarget_balance.hold_shift(com, corners, 30.0, 0.0, 0.1, 0.02, 0.1, 1.25).any()  # 0 s: off
+
+
+def test_balance_config_brings_the_shared_kick_over_its_feet_and_leaves_the_walk(shared_dir):
+    """The kick's support leg holds the G1's centre of mass 6 cm (median) beside its foot for 0.93 s; with
+    `config.balance.hold_seconds` the longest such stretch is a step's, and the walk solved with it stays as it was
+    (up to the conjugate gradients' sums over the batch)."""
+    clips = [load_motion(shared_dir / "motions" / "bandai_namco" / f"dataset-1_{name}_normal_001.bvh")
+             for name in ("kick", "walk")]
+    config = configs.retarget.get_config()
+    plain = pipeline.Retargeter(config)(clips)
+    config.balance.hold_seconds = 0.2
+    balanced = pipeline.Retargeter(config)(clips)
+    assert plain[0].report["balance"]["longest_off_balance_s"] > 0.9
+    assert balanced[0].report["balance"]["longest_off_balance_s"] < 0.5
+    assert balanced[0].report["group_error_mm"]["feet"] < plain[0].report["group_error_mm"]["feet"] + 2.0
+    for key in ("pelvis", "feet", "hands", "upper"):
+        assert balanced[1].report["group_error_mm"][key] == pytest.approx(plain[1].report["group_error_mm"][key], abs=0.5)
+    assert balanced[1].report["balance"] == pytest.approx(plain[1].report["balance"], rel=0.01)
 
 
 def test_joint_limits_are_hard(retargeter, robot_as_human):

@@ -12,7 +12,7 @@ import numpy as np
 from genmimic_jax import limits
 from genmimic_jax.errors import InputError
 from genmimic_jax.human.motion import HumanMotion, validate
-from genmimic_jax.retarget import contact, optimize, report, scale_fit
+from genmimic_jax.retarget import balance, contact, optimize, report, scale_fit
 from genmimic_jax.retarget.io import RobotMotion
 from genmimic_jax.robot.g1 import constants
 
@@ -93,10 +93,22 @@ class Retargeter:
                                        config.cg_iterations, config.line_search)
 
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
-        """Solves clips packed into one batch padded to `length` frames."""
+        """Solves clips packed into one batch padded to `length` frames; solves it again with the upper body's targets
+        shifted over the feet where a clip holds a pose off balance (`config.balance`, `balance.hold_shift`)."""
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
-        qpos, points, com = self.compile(length)(problem, init, self.weights, max_step=np.float32(self.config.max_step))
-        return Solved(np.asarray(qpos), np.asarray(points), np.asarray(com), slices)
+        solve = self.compile(length)
+        solved = Solved(*map(np.asarray, solve(problem, init, self.weights, max_step=np.float32(self.config.max_step))),
+                        slices)
+        shift = np.zeros_like(problem.targets)
+        corners = optimize.tracked_points().corners
+        for item, frames in zip(prepared, slices):
+            shift[frames] = balance.hold_shift(solved.com[frames], solved.points[frames][:, corners], item.human.fps,
+                                               **self.config.balance)
+        if not shift.any():
+            return solved
+        problem = problem._replace(targets=problem.targets + shift)
+        return Solved(*map(np.asarray, solve(problem, init, self.weights, max_step=np.float32(self.config.max_step))),
+                      slices)
 
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:

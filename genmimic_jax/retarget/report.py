@@ -4,11 +4,8 @@ Position errors are measured against the *scaled* human keypoints (`scale_fit.bu
 directions on the robot's segment lengths), since a 1.3 m G1 cannot reach a 1.7 m human's joints; limb-direction and
 heading errors compare with the *raw* human motion.
 
-Balance is judged quasi-statically: the robot's centre of mass over the support polygon of its foot corners on the
-floor. Steps leave that polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash); a long
-stretch outside it is a move the robot can only follow by balancing dynamically, which is what a tracking policy
-finds hardest (the shared kick and dance have 0.93 and 1.27 s, and no teacher trained in an hour on a CPU follows
-the dance, nor the kick in every seed; benchmarks/RESULTS.md).
+Balance is judged quasi-statically (`balance`): the robot's centre of mass over the support polygon of its foot
+corners on the floor; the longest stretch outside it tells which clips need dynamic balance.
 """
 
 from __future__ import annotations
@@ -20,12 +17,11 @@ from scipy.spatial.transform import Rotation
 
 from genmimic_jax.human.motion import HumanMotion
 from genmimic_jax.human.skeleton import JOINT_INDEX as H
+from genmimic_jax.retarget import balance
 from genmimic_jax.robot.g1 import constants
 
 K = constants.KEYPOINT_INDEX
 REFERENCE = "errors in mm against the scaled human keypoints (robot segment lengths, human segment directions)"
-SUPPORT_HEIGHT = 0.01  # m: a foot corner this close to the floor supports the robot
-UNBALANCED = 0.03  # m: a centre of mass this far outside the support polygon counts as off balance
 
 # Limb directions compared with the human's: (robot keypoint from, to), (human joint from, to).
 LIMBS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -129,41 +125,14 @@ def quality_report(
         "foot_penetration_mm": float(max(-lowest, 0.0)),
         "limb_direction_deg": {**limb_angles, "mean": _mean(np.array(list(limb_angles.values())))},
         "heading_error_deg": float(np.degrees(np.abs(heading_error)).mean()),
-        "balance": _balance(com_outside_support(com, corners), fps),
+        "balance": _balance(balance.com_outside_support(com, corners), fps),
     }
-
-
-def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """[T] how far (m) the centre of mass [T, 3] lies outside the support polygon, the convex hull of the foot corners
-    [T, 2, 4, 3] within SUPPORT_HEIGHT of the floor, horizontally: 0 inside, NaN with no foot on the floor.
-
-    The point is outside when the directions to the corners leave a gap of more than half a turn; its distance is then
-    that to the nearest segment between two corners on the floor (an edge of the polygon).
-    """
-    corners = corners.reshape(len(corners), -1, 3)
-    on_floor = corners[..., 2] < SUPPORT_HEIGHT  # [T, C]
-    offset = corners[..., :2] - com[:, None, :2]
-    # Directions to the corners, sorted; corners off the floor get 4 (beyond pi) and sort last.
-    angle = np.sort(np.where(on_floor, np.arctan2(offset[..., 1], offset[..., 0]), 4.0), -1)
-    count = on_floor.sum(-1)
-    consecutive = np.diff(angle, axis=-1)
-    consecutive = np.where(np.arange(1, angle.shape[1]) < count[:, None], consecutive, 0.0)
-    last = np.take_along_axis(angle, np.maximum(count - 1, 0)[:, None], -1)[:, 0]
-    widest = np.maximum(consecutive.max(-1), np.where(count > 0, angle[:, 0] + 2 * np.pi - last, 0.0))
-    outside = np.flatnonzero((count > 0) & (widest > np.pi))
-    xy, floor = offset[outside], on_floor[outside]  # corners relative to the centre of mass
-    start, edge = xy[:, :, None], xy[:, None, :] - xy[:, :, None]  # every pair of corners
-    along = np.clip(-np.sum(start * edge, -1) / np.maximum(np.sum(edge**2, -1), 1e-12), 0.0, 1.0)
-    to_segment = np.linalg.norm(start + along[..., None] * edge, axis=-1)
-    distance = np.zeros(len(com))
-    distance[outside] = np.where(floor[:, :, None] & floor[:, None, :], to_segment, np.inf).min((1, 2))
-    return np.where(count > 0, distance, np.nan)
 
 
 def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
     """Share of the supported frames off balance, the longest off-balance stretch (s) and the largest distance (mm)."""
     supported = np.isfinite(outside)
-    off = supported & (outside > UNBALANCED)
+    off = supported & (outside > balance.UNBALANCED)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], off.astype(np.int8), [0]])))  # starts and ends of the runs
     longest = int(np.max(edges[1::2] - edges[::2], initial=0))
     return {"supported_fraction": float(supported.mean()),

@@ -5,6 +5,7 @@ update count and the per-env rollout state) and `config` (JSON). Orbax writes ea
 temporary directory and renames it when complete, and keeps the last N steps.
 """
 
+import dataclasses
 import pathlib
 from typing import Any
 
@@ -49,8 +50,10 @@ class Checkpointer:
         if step is None:
             raise CheckpointError(f"{self.directory}: no checkpoint to restore")
         try:
-            restored = self._manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_without_empty(abstract_state))))
+            stored = self._manager.item_metadata(step)["state"]
+            added = _added_step_metrics(abstract_state, None if stored is None else stored.tree)
+            restored = self._manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(_without_empty(_without_keys(abstract_state, added)))))
         except (ValueError, OSError, KeyError, TypeError) as error:  # truncated or damaged (tensorstore errors)
             message = " ".join(str(error).split())
             remedy = ("its state has other shapes than this run's (an older genmimic_jax or another motion set "
@@ -58,7 +61,7 @@ class Checkpointer:
                       in message else "remove it to resume from an earlier one")
             raise CheckpointError(f"{self.directory / str(step)}: cannot restore the checkpoint ({message[:300]}); "
                                   f"{remedy}") from None
-        return _with_empty(abstract_state, restored["state"])
+        return _with_empty(abstract_state, restored["state"], added)
 
     def restore_raw(self, step: int | None = None,
                     fields: tuple[str, ...] | None = None) -> tuple[dict, dict]:
@@ -100,16 +103,58 @@ def _without_empty(tree: Any) -> Any:
     return jax.tree.map(lambda x: None if _is_empty(x) else x, tree)
 
 
-def _with_empty(abstract_state: Any, restored: Any) -> Any:
-    """Puts the zero-size arrays left out by `_without_empty` back, as zeros of `abstract_state`'s shapes."""
-    def fill(abstract, value):
-        if not _is_empty(abstract):
+def _key_names(path: tuple) -> tuple[str, ...]:
+    return tuple(str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key)))) for key in path)
+
+
+def _added_step_metrics(abstract_state: Any, stored_tree: Any) -> frozenset[tuple[str, ...]]:
+    """Key paths of the environment's per-step metrics (`metrics['reward/...']`, `metrics['termination/...']`) in
+    `abstract_state` that the stored state (orbax's metadata tree) lacks: reward or termination terms added since
+    the checkpoint was written. Every env step overwrites them, so they can restore as zeros, their reset value."""
+    def lacks(names: tuple[str, ...]) -> bool:
+        node = stored_tree
+        for name in names[:-1]:
+            if not isinstance(node, dict) or name not in node:
+                return False
+            node = node[name]
+        return isinstance(node, dict) and names[-1] not in node
+
+    paths = (_key_names(path) for path, _ in jax.tree_util.tree_flatten_with_path(abstract_state)[0])
+    return frozenset(names for names in paths if len(names) >= 2 and names[-2] == "metrics"
+                     and names[-1].startswith(("reward/", "termination/")) and lacks(names))
+
+
+def _without_keys(node: Any, paths: frozenset[tuple[str, ...]], prefix: tuple[str, ...] = ()) -> Any:
+    """`node` without the dict entries at the key `paths` (through dicts, dataclasses and named tuples)."""
+    if not any(path[:len(prefix)] == prefix for path in paths):
+        return node
+    if isinstance(node, dict):
+        return {key: _without_keys(value, paths, prefix + (str(key),)) for key, value in node.items()
+                if prefix + (str(key),) not in paths}
+    if dataclasses.is_dataclass(node):
+        return dataclasses.replace(node, **{field.name: _without_keys(getattr(node, field.name), paths,
+                                                                      prefix + (field.name,))
+                                            for field in dataclasses.fields(node)})
+    if hasattr(node, "_fields"):
+        return node._replace(**{name: _without_keys(getattr(node, name), paths, prefix + (name,))
+                                for name in node._fields})
+    return node
+
+
+def _with_empty(abstract_state: Any, restored: Any, added: frozenset[tuple[str, ...]] = frozenset()) -> Any:
+    """`restored` in `abstract_state`'s structure, with the zero-size arrays left out by `_without_empty` and the
+    step metrics at the key paths `added` (left out by `_without_keys`) as zeros of their shapes."""
+    restored_leaves = iter(jax.tree.leaves(restored, is_leaf=lambda x: x is None))
+
+    def fill(path, abstract):
+        value = None if _key_names(path) in added else next(restored_leaves)
+        if value is not None and not _is_empty(abstract):
             return value
         zeros = jnp.zeros(abstract.shape, abstract.dtype)
         sharding = getattr(abstract, "sharding", None)
         return zeros if sharding is None else jax.device_put(zeros, sharding)
 
-    return jax.tree.map(fill, abstract_state, restored)
+    return jax.tree_util.tree_map_with_path(fill, abstract_state)
 
 
 def abstract_with_shardings(abstract_state: Any, shardings: Any) -> Any:

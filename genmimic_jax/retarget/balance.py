@@ -1,0 +1,111 @@
+"""Quasi-static balance of a retargeted clip: its centre of mass against the support polygon of its feet.
+
+A step leaves the polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash). A pose held
+outside it for longer can only be followed by balancing dynamically, which a tracking policy finds hardest: the
+G1's mass sits differently from a human's, so a pose the human held over a foot can put the G1's centre of mass
+5-9 cm beside it (the shared kick and dance; benchmarks/RESULTS.md). `hold_shift` moves the upper body's targets
+over the support in such held stretches only, so steps keep the human's motion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from genmimic_jax.robot.g1 import constants
+
+SUPPORT_HEIGHT = 0.01  # m: a foot corner this close to the floor supports the robot
+UNBALANCED = 0.03  # m: a centre of mass this far outside the support polygon counts as off balance
+
+# How much of the balance shift each keypoint's target takes: the trunk, arms and hips all of it, the knees half,
+# the feet none (they stay where the human put them).
+SHIFT_SHARE = np.array([0.5 if "knee" in name else 0.0 if ("ankle" in name or "toe" in name) else 1.0
+                        for name in constants.KEYPOINT_NAMES], np.float32)
+
+
+def support_offset(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """[T, 2] horizontal vector from the centre of mass [T, 3] to the nearest point of the support polygon, the convex
+    hull of the foot corners [T, ..., 3] within SUPPORT_HEIGHT of the floor: 0 inside, NaN with no foot on the floor.
+
+    The point is outside when the directions to the corners leave a gap of more than half a turn; the nearest point
+    is then on the nearest segment between two corners on the floor (an edge of the polygon).
+    """
+    corners = corners.reshape(len(corners), -1, 3)
+    on_floor = corners[..., 2] < SUPPORT_HEIGHT  # [T, C]
+    offset = corners[..., :2] - com[:, None, :2]
+    # Directions to the corners, sorted; corners off the floor get 4 (beyond pi) and sort last.
+    angle = np.sort(np.where(on_floor, np.arctan2(offset[..., 1], offset[..., 0]), 4.0), -1)
+    count = on_floor.sum(-1)
+    consecutive = np.diff(angle, axis=-1)
+    consecutive = np.where(np.arange(1, angle.shape[1]) < count[:, None], consecutive, 0.0)
+    last = np.take_along_axis(angle, np.maximum(count - 1, 0)[:, None], -1)[:, 0]
+    widest = np.maximum(consecutive.max(-1), np.where(count > 0, angle[:, 0] + 2 * np.pi - last, 0.0))
+    outside = np.flatnonzero((count > 0) & (widest > np.pi))
+    xy, floor = offset[outside], on_floor[outside]  # corners relative to the centre of mass
+    start, edge = xy[:, :, None], xy[:, None, :] - xy[:, :, None]  # every pair of corners
+    along = np.clip(-np.sum(start * edge, -1) / np.maximum(np.sum(edge**2, -1), 1e-12), 0.0, 1.0)
+    nearest = start + along[..., None] * edge  # [N, C, C, 2]
+    distance = np.where(floor[:, :, None] & floor[:, None, :], np.linalg.norm(nearest, axis=-1), np.inf)
+    pairs = corners.shape[1] ** 2
+    best = distance.reshape(len(outside), pairs).argmin(-1)
+    result = np.zeros((len(com), 2))
+    result[outside] = nearest.reshape(len(outside), pairs, 2)[np.arange(len(outside)), best]
+    return np.where((count > 0)[:, None], result, np.nan)
+
+
+def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """[T] how far (m) the centre of mass lies outside the support polygon (`support_offset`): 0 inside, NaN with no
+    foot on the floor."""
+    return np.linalg.norm(support_offset(com, corners), axis=-1)
+
+
+def held_off_balance(outside: np.ndarray, fps: float, hold_seconds: float, max_outside: float) -> np.ndarray:
+    """[T] bool: the frames of stretches at least `hold_seconds` long with the centre of mass more than UNBALANCED
+    outside the support polygon (`outside`, NaN frames without support end a stretch), and a median distance outside
+    of at most `max_outside` (further out is a move made dynamically, not a pose held)."""
+    outside = np.nan_to_num(outside, nan=0.0)
+    labels, count = ndimage.label(outside > UNBALANCED)
+    stretches = np.arange(1, count + 1)
+    lengths = ndimage.sum_labels(np.ones_like(outside), labels, stretches)
+    medians = ndimage.median(outside, labels, stretches) if count else np.zeros(0)
+    keep = np.concatenate([[False], (lengths >= hold_seconds * fps) & (np.asarray(medians) <= max_outside)])
+    return keep[labels]
+
+
+def hold_shift(com: np.ndarray, corners: np.ndarray, fps: float, hold_seconds: float, max_outside: float,
+               margin: float, ramp_seconds: float, gain: float) -> np.ndarray:
+    """[T, K, 3] horizontal shifts of the keypoint targets that bring a clip's centre of mass over its support in the
+    stretches held off balance (`held_off_balance`), and nowhere else.
+
+    In those frames the centre of mass is to move to `margin` metres inside the polygon; the trunk, arms and hips move
+    `gain` times that (the legs below them move less), the knees half of it and the feet not at all (`SHIFT_SHARE`).
+    The shift is smoothed over `ramp_seconds` and ramps in and out over that time around each stretch, so the targets
+    do not jump.
+
+    Args:
+      com: [T, 3] the solved clip's centre of mass.
+      corners: [T, 2, 4, 3] its foot corners.
+      fps: the clip's frame rate.
+      hold_seconds: the shortest off-balance stretch that is shifted (0: none is).
+      max_outside: the largest median distance (m) outside the polygon of a stretch that is shifted.
+      margin: metres inside the polygon.
+      ramp_seconds: smoothing and ramp time.
+      gain: the upper body's move per metre of centre-of-mass move.
+    """
+    shifts = np.zeros((len(com), len(SHIFT_SHARE), 3), np.float32)
+    if hold_seconds <= 0:
+        return shifts
+    offset = support_offset(com, corners)
+    held = held_off_balance(np.linalg.norm(offset, axis=-1), fps, hold_seconds, max_outside)
+    if not held.any():
+        return shifts
+    length = np.linalg.norm(offset[held], axis=-1, keepdims=True)
+    move = np.zeros((len(com), 2))
+    move[held] = offset[held] * (1.0 + margin / np.maximum(length, 1e-9))
+    # Outside the stretches: the move of the nearest held frame, fading out over the ramp.
+    distance, nearest = ndimage.distance_transform_edt(~held, return_indices=True)
+    ramp = max(ramp_seconds * fps, 1.0)
+    move = move[nearest[0]] * np.clip(1.0 - distance / ramp, 0.0, 1.0)[:, None]
+    move = ndimage.uniform_filter1d(move, size=max(int(round(ramp)), 1), axis=0, mode="nearest")
+    shifts[..., :2] = gain * move[:, None, :] * SHIFT_SHARE[None, :, None]
+    return shifts
