@@ -26,9 +26,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.balance = ml_collections.ConfigDict()
     config.balance.hold_seconds = 0.0
     config.balance.max_outside = 0.1  # m: a stretch further out (median) is a dynamic move, left as it is
+    config.balance.max_speed = 0.25  # m/s: a centre of mass moving faster is not holding a pose
     config.balance.margin = 0.02  # m inside the support polygon
     config.balance.ramp_seconds = 0.2
     config.balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
+    config.balance.flat_feet_only = True  # a foot on its toe tip alone does not count as support
 
     config.contact = ml_collections.ConfigDict()
     config.contact.height_margin = 0.05  # m above the joint's resting height

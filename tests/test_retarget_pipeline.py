@@ -161,8 +161,8 @@ def test_hold_shift_moves_the_upper_body_over_the_feet_only_in_poses_held_off_ba
     com[50:56, 1] = 0.5  # 0.2 s far beside it: a move made dynamically
     np.testing.assert_allclose(retarget_balance.support_offset(com[[0, 20]], corners[:2]), [[0.0, 0.0], [0.0, -0.05]],
                                atol=1e-12)
-    shifts = retarget_balance.hold_shift(com, corners, fps=30.0, hold_seconds=0.2, max_outside=0.1, margin=0.02,
-                                         ramp_seconds=0.1, gain=1.25)
+    shifts = retarget_balance.hold_shift(com, corners, fps=30.0, hold_seconds=0.2, max_outside=0.1, max_speed=0.25,
+                                         margin=0.02, ramp_seconds=0.1, gain=1.25, flat_feet_only=True)
     index = constants.KEYPOINT_INDEX
     move = -(0.05 + 0.02) * 1.25
     for frame in (13, 20, 26):
@@ -172,25 +172,40 @@ def test_hold_shift_moves_the_upper_body_over_the_feet_only_in_poses_held_off_ba
         assert not shifts[frame, [index["left_ankle"], index["right_toe"]]].any()
     assert 0.0 > shifts[9, index["pelvis"], 1] > move  # ramps in
     assert np.abs(shifts[:5]).max() < 1e-9 and np.abs(shifts[36:]).max() < 1e-9  # the step and the dynamic move stay
-    assert not retarget_balance.hold_shift(com, corners, 30.0, 0.0, 0.1, 0.02, 0.1, 1.25).any()  # 0 s: off
+    assert not retarget_balance.hold_shift(com, corners, 30.0, 0.0, 0.1, 0.25, 0.02, 0.1, 1.25, True).any()  # 0 s: off
+    # The right toe tip on the floor as well: inside the polygon, but held only on the flat left foot.
+    tiptoe = corners.copy()
+    tiptoe[:, 1, :2, 2] = 0.0  # two of its four corners down
+    tiptoe[:, 1, :, 1] = 0.18
+    assert retarget_balance.com_outside_support(com[20:21], tiptoe[20:21])[0] == 0.0
+    for flat_feet_only, moved in ((True, True), (False, False)):
+        shifted = retarget_balance.hold_shift(com, tiptoe, 30.0, 0.2, 0.1, 0.25, 0.02, 0.1, 1.25, flat_feet_only)
+        assert bool(np.abs(shifted[20]).max() > 0.05) == moved
 
 
-def test_balance_config_brings_the_shared_kick_over_its_feet_and_leaves_the_walk(shared_dir):
-    """The kick's support leg holds the G1's centre of mass 6 cm (median) beside its foot for 0.93 s; with
-    `config.balance.hold_seconds` the longest such stretch is a step's, and the walk solved with it stays as it was
-    (up to the conjugate gradients' sums over the batch)."""
-    clips = [load_motion(shared_dir / "motions" / "bandai_namco" / f"dataset-1_{name}_normal_001.bvh")
-             for name in ("kick", "walk")]
-    config = configs.retarget.get_config()
-    plain = pipeline.Retargeter(config)(clips)
-    config.balance.hold_seconds = 0.2
-    balanced = pipeline.Retargeter(config)(clips)
-    assert plain[0].report["balance"]["longest_off_balance_s"] > 0.9
-    assert balanced[0].report["balance"]["longest_off_balance_s"] < 0.5
-    assert balanced[0].report["group_error_mm"]["feet"] < plain[0].report["group_error_mm"]["feet"] + 2.0
+def test_balance_config_holds_the_shared_dance_toe_touch_over_the_flat_foot_and_leaves_the_walk(shared_dir):
+    """dance-short holds a pose for 3 s (frames 100-200) on its flat left foot and its right toe tip (the G1's centre
+    of mass 55 mm beside the flat foot); with `config.balance.hold_seconds` its upper body moves over the flat foot, and the walk
+    solved beside it stays as it was (up to the conjugate gradients' sums over the batch)."""
+    folder = shared_dir / "motions" / "bandai_namco"
+    clips = [load_motion(folder / f"dataset-1_{name}_normal_001.bvh") for name in ("dance-short", "walk")]
+    corners = optimize.tracked_points().corners
+    results = {}
+    for hold in (0.0, 0.2):
+        config = configs.retarget.get_config()
+        config.balance.hold_seconds = hold
+        retargeter = pipeline.Retargeter(config)
+        prepared = [retargeter.prepare(clip) for clip in clips]
+        solved = retargeter.solve(prepared, optimize.bucket_length(sum(p.num_frames for p in prepared), 64))
+        dance = solved.slices[0]
+        beside_left_foot = retarget_balance.com_outside_support(solved.com[dance],
+                                                                solved.points[dance][:, corners][:, :1])
+        results[hold] = np.median(beside_left_foot[100:200]), retargeter.finish(prepared, solved)[1].report
+    assert results[0.0][0] > 0.04 and results[0.2][0] < 0.005
+    plain, balanced = results[0.0][1], results[0.2][1]
     for key in ("pelvis", "feet", "hands", "upper"):
-        assert balanced[1].report["group_error_mm"][key] == pytest.approx(plain[1].report["group_error_mm"][key], abs=0.5)
-    assert balanced[1].report["balance"] == pytest.approx(plain[1].report["balance"], rel=0.01)
+        assert balanced["group_error_mm"][key] == pytest.approx(plain["group_error_mm"][key], abs=0.5)
+    assert balanced["balance"] == pytest.approx(plain["balance"], rel=0.01)
 
 
 def test_joint_limits_are_hard(retargeter, robot_as_human):

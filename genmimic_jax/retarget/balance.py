@@ -1,10 +1,11 @@
 """Quasi-static balance of a retargeted clip: its centre of mass against the support polygon of its feet.
 
 A step leaves the polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash). A pose held
-outside it for longer can only be followed by balancing dynamically, which a tracking policy finds hardest: the
-G1's mass sits differently from a human's, so a pose the human held over a foot can put the G1's centre of mass
-5-9 cm beside it (the shared kick and dance; benchmarks/RESULTS.md). `hold_shift` moves the upper body's targets
-over the support in such held stretches only, so steps keep the human's motion.
+outside it for longer can only be followed by balancing dynamically, which a tracking policy finds hardest. The G1's
+mass sits otherwise than a human's: in the shared dance-short's 3 s toe touch the G1's centre of mass is 55 mm
+beside its flat foot, inside the polygon only by its other foot's toe tip. `hold_shift` moves the upper body's
+targets over the support where a clip holds a pose off balance (slowly, for long enough), so steps and dynamic moves
+keep the human's motion.
 """
 
 from __future__ import annotations
@@ -59,12 +60,14 @@ def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return np.linalg.norm(support_offset(com, corners), axis=-1)
 
 
-def held_off_balance(outside: np.ndarray, fps: float, hold_seconds: float, max_outside: float) -> np.ndarray:
+def held_off_balance(outside: np.ndarray, speed: np.ndarray, fps: float, hold_seconds: float, max_outside: float,
+                     max_speed: float) -> np.ndarray:
     """[T] bool: the frames of stretches at least `hold_seconds` long with the centre of mass more than UNBALANCED
-    outside the support polygon (`outside`, NaN frames without support end a stretch), and a median distance outside
-    of at most `max_outside` (further out is a move made dynamically, not a pose held)."""
+    outside the support polygon (`outside`, NaN frames without support end a stretch) and moving horizontally slower
+    than `max_speed` (m/s, `speed`), with a median distance outside of at most `max_outside` (further out, or faster,
+    is a move made dynamically, not a pose held)."""
     outside = np.nan_to_num(outside, nan=0.0)
-    labels, count = ndimage.label(outside > UNBALANCED)
+    labels, count = ndimage.label((outside > UNBALANCED) & (speed < max_speed))
     stretches = np.arange(1, count + 1)
     lengths = ndimage.sum_labels(np.ones_like(outside), labels, stretches)
     medians = ndimage.median(outside, labels, stretches) if count else np.zeros(0)
@@ -73,9 +76,9 @@ def held_off_balance(outside: np.ndarray, fps: float, hold_seconds: float, max_o
 
 
 def hold_shift(com: np.ndarray, corners: np.ndarray, fps: float, hold_seconds: float, max_outside: float,
-               margin: float, ramp_seconds: float, gain: float) -> np.ndarray:
+               max_speed: float, margin: float, ramp_seconds: float, gain: float, flat_feet_only: bool) -> np.ndarray:
     """[T, K, 3] horizontal shifts of the keypoint targets that bring a clip's centre of mass over its support in the
-    stretches held off balance (`held_off_balance`), and nowhere else.
+    stretches held off balance (`held_off_balance`; with `flat_feet_only`, over its flat feet), and nowhere else.
 
     In those frames the centre of mass is to move to `margin` metres inside the polygon; the trunk, arms and hips move
     `gain` times that (the legs below them move less), the knees half of it and the feet not at all (`SHIFT_SHARE`).
@@ -88,15 +91,22 @@ def hold_shift(com: np.ndarray, corners: np.ndarray, fps: float, hold_seconds: f
       fps: the clip's frame rate.
       hold_seconds: the shortest off-balance stretch that is shifted (0: none is).
       max_outside: the largest median distance (m) outside the polygon of a stretch that is shifted.
+      max_speed: m/s; a centre of mass moving faster is not holding a pose.
       margin: metres inside the polygon.
       ramp_seconds: smoothing and ramp time.
       gain: the upper body's move per metre of centre-of-mass move.
+      flat_feet_only: only feet with every corner on the floor support the robot (a toe tip touching the floor
+        holds no pose for long).
     """
     shifts = np.zeros((len(com), len(SHIFT_SHARE), 3), np.float32)
     if hold_seconds <= 0:
         return shifts
+    if flat_feet_only:
+        corners = np.array(corners, np.float64)
+        corners[~(corners[..., 2] < SUPPORT_HEIGHT).all(-1), :, 2] = np.inf
     offset = support_offset(com, corners)
-    held = held_off_balance(np.linalg.norm(offset, axis=-1), fps, hold_seconds, max_outside)
+    speed = np.linalg.norm(np.gradient(com[:, :2], axis=0), axis=-1) * fps if len(com) > 1 else np.zeros(len(com))
+    held = held_off_balance(np.linalg.norm(offset, axis=-1), speed, fps, hold_seconds, max_outside, max_speed)
     if not held.any():
         return shifts
     length = np.linalg.norm(offset[held], axis=-1, keepdims=True)
