@@ -144,7 +144,7 @@ def _without_keys(node: Any, paths: frozenset[tuple[str, ...]], prefix: tuple[st
 def _with_empty(abstract_state: Any, restored: Any, added: frozenset[tuple[str, ...]] = frozenset()) -> Any:
     """`restored` in `abstract_state`'s structure, with the zero-size arrays left out by `_without_empty` and the
     step metrics at the key paths `added` (left out by `_without_keys`) as zeros of their shapes."""
-    restored_leaves = iter(jax.tree.leaves(restored, is_leaf=lambda x: x is None))
+    restored_leaves = iter(jax.tree.structure(_without_keys(abstract_state, added)).flatten_up_to(restored))
 
     def fill(path, abstract):
         value = None if _key_names(path) in added else next(restored_leaves)
