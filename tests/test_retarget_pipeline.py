@@ -362,6 +362,11 @@ def test_retarget_refuses_bad_weights_and_diverged_solves(robot_as_human):
     config.weights.ground = float("nan")
     with pytest.raises(InputError, match=r"config.weights.ground: weight nan is outside \[0, inf\]"):
         pipeline.Retargeter(config)
+    config.weights.ground = 1.0
+    config.balance.gain = -1.0
+    with pytest.raises(InputError, match=r"config.balance.gain: value -1 is outside \[0, 1000\]"):
+        pipeline.Retargeter(config)
+    config.balance.gain = 1.25
     config.weights.ground = 1e30  # overflows float32: the solve cannot stay finite
     with pytest.raises(InputError, match="robot_as_human: the retargeting solve diverged"):
         pipeline.Retargeter(config)([human])

@@ -77,6 +77,9 @@ class Retargeter:
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.weights = weights_from_config(config)
+        for name, value in config.balance.items():
+            if name != "flat_feet_only":
+                limits.check_range(f"config.balance.{name}", "value", value, 0.0, 1e3, error_type=InputError)
         self.scales = scale_fit.ScaleCache(config.scale_cache_dir or None)
 
     def prepare(self, human: HumanMotion) -> Prepared:
