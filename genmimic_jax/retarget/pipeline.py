@@ -78,8 +78,7 @@ class Retargeter:
         self.config = config
         self.weights = weights_from_config(config)
         for name, value in config.balance.items():
-            if name != "flat_feet_only":
-                limits.check_range(f"config.balance.{name}", "value", value, 0.0, 1e3, error_type=InputError)
+            limits.check_range(f"config.balance.{name}", "value", value, 0.0, 1e3, error_type=InputError)
         self.scales = scale_fit.ScaleCache(config.scale_cache_dir or None)
 
     def prepare(self, human: HumanMotion) -> Prepared:
@@ -99,9 +98,13 @@ class Retargeter:
         """Solves clips packed into one batch padded to `length` frames; solves it again with the upper body's targets
         shifted over the feet where a clip holds a pose off balance (`config.balance`, `balance.hold_shift`)."""
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
-        solve = self.compile(length)
-        solved = Solved(*map(np.asarray, solve(problem, init, self.weights, max_step=np.float32(self.config.max_step))),
-                        slices)
+        compiled = self.compile(length)
+
+        def solve(problem: optimize.Problem) -> Solved:
+            outputs = compiled(problem, init, self.weights, max_step=np.float32(self.config.max_step))
+            return Solved(*map(np.asarray, outputs), slices)
+
+        solved = solve(problem)
         shift = np.zeros_like(problem.targets)
         corners = optimize.tracked_points().corners
         for item, frames in zip(prepared, slices):
@@ -109,9 +112,7 @@ class Retargeter:
                                                **self.config.balance)
         if not shift.any():
             return solved
-        problem = problem._replace(targets=problem.targets + shift)
-        return Solved(*map(np.asarray, solve(problem, init, self.weights, max_step=np.float32(self.config.max_step))),
-                      slices)
+        return solve(problem._replace(targets=problem.targets + shift))
 
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:
