@@ -76,10 +76,10 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """A student that learns from a CPU teacher within half an hour: the teacher's envs, fewer epochs, a time budget.
 
     Its learning rate decays over the first 2,500 of the ~3,000 updates that half an hour gives on a 2-core CPU, so
-    that it ends near a fixed point: over two training seeds its students kept all the teacher's clips in 12 and 8 of
-    the noise suite's 20 corruption-seed cells at level 0.1, against 10 and 4 for the same seeds at a constant rate
-    (benchmarks/RESULTS.md). On a slower machine the run ends before the rate is down; set `dagger.lr_decay_updates`
-    to what your budget gives.
+    that it ends near a fixed point: at three training seeds its students kept all the teacher's clips in 12, 8 and
+    10 of the noise suite's 20 corruption-seed cells at level 0.1, against 10, 4 and 4 for the same seeds at a
+    constant rate (benchmarks/RESULTS.md). On a slower machine the run ends before the rate is down; set
+    `dagger.lr_decay_updates` to what your budget gives.
     """
     config.network.actor_hidden = (256, 256, 128)
     config.dagger.num_updates = 100_000  # the time budget ends a CPU run
