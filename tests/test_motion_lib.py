@@ -215,3 +215,20 @@ def test_goals_can_come_from_the_clip_keypoint_track():
     bad = ReferenceClip(qpos=clip.qpos, fps=clip.fps, keypoints=clip.keypoints[:, :5], source="video.npz")
     with pytest.raises(MotionLibError, match="video.npz: keypoints must be"):
         MotionLib.from_clips([bad], goal_from_clip_keypoints=True)
+
+
+@pytest.mark.parametrize("power, expected", [(0.0, [0.5, 0.5]), (1.0, [51 / 252, 201 / 252])])
+def test_clip_duration_power_weights_the_folder_s_clips_by_their_frames(tmp_path, power, expected):
+    from genmimic_jax.envs import tracking
+    from genmimic_jax.retarget.io import RobotMotion, save_robot_motion
+    from genmimic_jax.rl import env_factory
+
+    for name, seconds in (("a_short", 1.0), ("b_long", 4.0)):  # 30 fps files, 50 Hz library: 51 and 201 frames
+        frames = int(seconds * 30) + 1
+        save_robot_motion(RobotMotion(np.tile(g1_model.default_qpos(), (frames, 1)), 30.0,
+                                      np.zeros((frames, len(constants.KEYPOINT_NAMES), 3))), tmp_path / f"{name}.npz")
+    env_config = tracking.default_config()
+    env_config.motion.clip_duration_power = power
+    lib = env_factory.load_motion_lib(str(tmp_path), env_config)
+    np.testing.assert_array_equal(np.asarray(lib.lengths), [51, 201])
+    np.testing.assert_allclose(np.asarray(lib.weights), expected, rtol=1e-6)

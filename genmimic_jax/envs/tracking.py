@@ -61,6 +61,9 @@ def default_config() -> ml_collections.ConfigDict:
     # adaptive_per_clip: the part of each clip's share that follows its failure count instead of its weight (0: each
     # clip keeps its weight's share; 1: as "adaptive"), so that clips still failing draw more starts
     config.motion.clip_failure_share = 0.0
+    # Each clip's weight (its share of the starts) is its frame count to this power: 0 every clip alike, 1 every frame
+    # alike (a 60 s clip then draws 60x the starts of a 1 s one instead of as many)
+    config.motion.clip_duration_power = 0.0
     config.motion.failure_decay = 0.999  # per control step decay of the failure counts
 
     # Every term's weight (reward.weights.<term>) and parameters (reward.params.<term>.<name>): `rewards.TERMS`.

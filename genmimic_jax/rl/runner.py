@@ -41,8 +41,9 @@ _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.ma
 _RETIRED_KEYS = ("num_envs",)
 # Keys added since runs were first stored, with the value that does what the code did before them: a stored config
 # without such a key resumes when the current config holds that value.
-_ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.reward.weights.center_of_mass": 0.0,
-               "env.reward.params.center_of_mass.sigma": 0.05, "env.noise.goal_bone_scale": 0.0,
+_ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
+               "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
+               "env.noise.goal_bone_scale": 0.0,
                "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0, "dagger.final_learning_rate": 5e-5}
 
 
