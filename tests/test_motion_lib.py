@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from scipy.spatial import transform
 
-from genmimic_jax.envs import motion_lib, synthetic_motion
+from genmimic_jax.envs import motion_lib, synthetic_motion, tracking
 from genmimic_jax.envs.motion_lib import MotionLib, MotionLibError, ReferenceClip
+from genmimic_jax.retarget.io import RobotMotion, save_robot_motion
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
+from genmimic_jax.rl import env_factory
 
 
 def _clip(qpos: np.ndarray, fps: float, source: str = "test") -> ReferenceClip:
@@ -219,10 +221,6 @@ def test_goals_can_come_from_the_clip_keypoint_track():
 
 @pytest.mark.parametrize("power, expected", [(0.0, [0.5, 0.5]), (1.0, [51 / 252, 201 / 252])])
 def test_clip_duration_power_weights_the_folder_s_clips_by_their_frames(tmp_path, power, expected):
-    from genmimic_jax.envs import tracking
-    from genmimic_jax.retarget.io import RobotMotion, save_robot_motion
-    from genmimic_jax.rl import env_factory
-
     for name, seconds in (("a_short", 1.0), ("b_long", 4.0)):  # 30 fps files, 50 Hz library: 51 and 201 frames
         frames = int(seconds * 30) + 1
         save_robot_motion(RobotMotion(np.tile(g1_model.default_qpos(), (frames, 1)), 30.0,

@@ -43,8 +43,8 @@ _RETIRED_KEYS = ("num_envs",)
 # without such a key resumes when the current config holds that value.
 _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
                "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
-               "env.noise.goal_bone_scale": 0.0,
-               "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0, "dagger.final_learning_rate": 5e-5}
+               "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
+               "dagger.final_learning_rate": 5e-5}
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
