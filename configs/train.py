@@ -130,6 +130,12 @@ def run_config() -> ml_collections.ConfigDict:
     run.checkpoint_every_chunks = 5
     run.keep_checkpoints = 3
     run.max_minutes = 0.0  # wall-clock budget of one launch (checkpointed at the end; run again to go on); 0: none
+    # A new run may start from another run's checkpoint (its whole training state, update count included) and go on
+    # under this config: a curriculum stage (e.g. a tighter termination bound) or a longer run of changed settings.
+    # It needs that run's shapes (motion set, env count, networks). Empty: a fresh start. Ignored once this run has
+    # checkpoints of its own.
+    run.init_from = ""  # that run's directory
+    run.init_step = -1  # its checkpoint to start from; negative: its latest
     # Train as this many processes of this machine, data-parallel, one JAX device and a share of the cores each
     # (`genmimic_jax.rl.local_job`); 0: one per core with C MuJoCo physics, at least 64 envs each. On 2 cores two
     # processes train slower than one (benchmarks/RESULTS.md): their collectives cost more than the second core gives.

@@ -76,6 +76,48 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_run_started_from_another_run_s_checkpoint_goes_on_from_its_state_under_its_own_config(tmp_path):
+    config = _tiny_config()
+
+    def _run(config, run_dir, num_updates):
+        algorithm = ppo.make_ppo(config, env_factory.make_env(config))
+        return runner.run(algorithm, config, run_dir, num_updates, config.env.num_envs)[0]
+
+    def _listing(directory):
+        return sorted((str(path), path.stat().st_mtime_ns) for path in directory.rglob("*"))
+
+    uninterrupted = _run(config, tmp_path / "straight", 6)
+    source = tmp_path / "source"
+    _run(config, source, 4)  # keeps the checkpoints of updates 2 and 4
+    before = _listing(source)
+
+    same = config.copy_and_resolve_references()
+    same.run.init_from, same.run.init_step = str(source), 2
+    branched = _run(same, tmp_path / "same", 6)
+    for a, b in zip(jax.tree.leaves(uninterrupted), jax.tree.leaves(branched)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    changed = config.copy_and_resolve_references()
+    changed.run.init_from = str(source)  # its latest checkpoint, update 4
+    changed.ppo.entropy_coef = 0.5
+    stage = _run(changed, tmp_path / "changed", 6)
+    assert int(stage.step) == 6
+    assert not np.array_equal(np.asarray(stage.params["log_std"]), np.asarray(uninterrupted.params["log_std"]))
+    assert json.loads((tmp_path / "changed" / "config.json").read_text())["ppo"]["entropy_coef"] == 0.5
+    assert _listing(source) == before  # the source run is read, never written
+
+    missing = config.copy_and_resolve_references()
+    missing.run.init_from = str(tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="nowhere/checkpoints: no such checkpoint directory"):
+        _run(missing, tmp_path / "from_nowhere", 6)
+    other_network = config.copy_and_resolve_references()
+    other_network.run.init_from = str(source)
+    other_network.network.actor_hidden = (16,)
+    with pytest.raises(CheckpointError, match="other shapes than this run's"):
+        _run(other_network, tmp_path / "other_network", 6)
+    assert _listing(source) == before
+
+
 def test_resume_allows_only_the_listed_config_changes_and_reads_older_distill_configs(tmp_path):
     config = ml_collections.ConfigDict({"seed": 0, "env": {"num_envs": 8}, "dagger": {"num_updates": 4},
                                         "run": {"process_id": 0}, "ablation": {"num_updates": 1}})

@@ -25,9 +25,12 @@ class CheckpointError(InputError):
 class Checkpointer:
     """Periodic, atomic, keep-last-N checkpoints in one directory."""
 
-    def __init__(self, directory: str | pathlib.Path, keep: int = 3):
+    def __init__(self, directory: str | pathlib.Path, keep: int = 3, read_only: bool = False):
+        """`read_only`: only restore (another run's checkpoints), never create, write or delete anything."""
         self.directory = pathlib.Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        if read_only and not self.directory.is_dir():
+            raise CheckpointError(f"{self.directory}: no such checkpoint directory")
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only)
         handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
@@ -56,9 +59,10 @@ class Checkpointer:
                 state=ocp.args.StandardRestore(_without_empty(_without_keys(abstract_state, added)))))
         except (ValueError, OSError, KeyError, TypeError) as error:  # truncated or damaged (tensorstore errors)
             message = " ".join(str(error).split())
-            remedy = ("its state has other shapes than this run's (an older genmimic_jax or another motion set "
-                      "wrote it): start a new run (another --config.name)" if "not compatible with the stored shape"
-                      in message else "remove it to resume from an earlier one")
+            other_shapes = "not compatible with the stored shape" in message
+            remedy = ("its state has other shapes than this run's (another motion set, env count or network, or an "
+                      "older genmimic_jax wrote it): start a new run (another --config.name) of its shapes"
+                      if other_shapes else "remove it to resume from an earlier one")
             raise CheckpointError(f"{self.directory / str(step)}: cannot restore the checkpoint ({message[:300]}); "
                                   f"{remedy}") from None
         return _with_empty(abstract_state, restored["state"], added)
@@ -68,8 +72,8 @@ class Checkpointer:
         """The state at `step` (default: latest) as nested dicts of numpy arrays, and the config dict.
 
         Reads checkpoints of any device layout (e.g. a multi-host or GPU run, read on one CPU). `fields` names
-        the top-level state fields to read where the state has them (default: all), so that reading a policy's weights does not load the
-        per-env rollout or DAgger dataset.
+        the top-level state fields to read where the state has them (default: all), so that reading a policy's
+        weights does not load the per-env rollout or DAgger dataset.
         """
         step = self.latest_step() if step is None else step
         if step is None:

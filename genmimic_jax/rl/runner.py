@@ -44,7 +44,7 @@ _RETIRED_KEYS = ("num_envs",)
 _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
                "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
                "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
-               "dagger.final_learning_rate": 5e-5}
+               "dagger.final_learning_rate": 5e-5, "run.init_from": "", "run.init_step": -1}
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -64,6 +64,15 @@ def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) ->
     if changed:
         raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(changed[:5])}); "
                          "pick another name or the same config to resume")
+
+
+def _restore_from_run(source_dir: pathlib.Path, step: int, abstract_state: Any) -> Any:
+    """The training state of another run's checkpoint (`step`; negative: its latest), read without touching it."""
+    source = Checkpointer(source_dir / "checkpoints", read_only=True)
+    try:
+        return source.restore(abstract_state, None if step < 0 else step)
+    finally:
+        source.close()
 
 
 def _budget_spent(started: float, max_minutes: float) -> bool:
@@ -104,7 +113,8 @@ def shard(algorithm: Algorithm, mesh: jax.sharding.Mesh, updates_per_call: int) 
 def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | pathlib.Path, num_updates: int,
         num_envs: int, mesh: jax.sharding.Mesh | None = None) -> tuple[Any, dict[str, np.ndarray]]:
     """Trains until `num_updates` updates are done or `config.run.max_minutes` have passed, resuming from `run_dir`
-    if it has checkpoints (the time budget counts from this call; the state at the end is checkpointed).
+    if it has checkpoints, else starting from `config.run.init_from`'s checkpoint if one is named (the time budget
+    counts from this call; the state at the end is checkpointed).
 
     The one way to train: the entry points (`launch`), tests and benchmarks all run this.
 
@@ -139,8 +149,14 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
     # Traced under the mesh, so that what runs on the host (the C MuJoCo physics back end) can see the devices.
     with jax.set_mesh(mesh):
         sharded = shard(algorithm, mesh, chunk_size)
+        abstract_state = abstract_with_shardings(sharded.abstract_state, sharded.shardings)
         if checkpointer.latest_step() is not None:
-            state = checkpointer.restore(abstract_with_shardings(sharded.abstract_state, sharded.shardings))
+            state = checkpointer.restore(abstract_state)
+        elif config.run.init_from:
+            state = _restore_from_run(pathlib.Path(config.run.init_from), config.run.init_step, abstract_state)
+            if is_main:
+                print(f"{run_dir}: starting from {config.run.init_from} at update "
+                      f"{int(distributed.to_host(state.step))}")
         else:
             state = sharded.init(rng)
         step = int(distributed.to_host(state.step))
