@@ -104,6 +104,8 @@ def test_a_run_started_from_another_run_s_checkpoint_goes_on_from_its_state_unde
     assert int(stage.step) == 6
     assert not np.array_equal(np.asarray(stage.params["log_std"]), np.asarray(uninterrupted.params["log_std"]))
     assert json.loads((tmp_path / "changed" / "config.json").read_text())["ppo"]["entropy_coef"] == 0.5
+    changed.run.init_from = ""  # once the run has checkpoints, where it started from no longer matters
+    assert int(_run(changed, tmp_path / "changed", 6).step) == 6
     assert _listing(source) == before  # the source run is read, never written
 
     missing = config.copy_and_resolve_references()

@@ -32,10 +32,10 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 # Config keys a resumed run may change: the update count may grow, and how the processes are launched (process 0
 # writes config.json with its own process_id, and every session gets its own coordinator; C MuJoCo's thread count
-# does not change results).
+# does not change results); where a run started from matters no more once it has checkpoints of its own.
 _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.max_minutes", "run.distributed",
                                 "run.coordinator_address", "run.num_processes", "run.process_id",
-                                "run.local_processes", "env.physics_threads"})
+                                "run.local_processes", "env.physics_threads", "run.init_from", "run.init_step"})
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
 _RETIRED_KEYS = ("num_envs",)
@@ -44,7 +44,7 @@ _RETIRED_KEYS = ("num_envs",)
 _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
                "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
                "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
-               "dagger.final_learning_rate": 5e-5, "run.init_from": "", "run.init_step": -1}
+               "dagger.final_learning_rate": 5e-5}
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
