@@ -153,7 +153,7 @@ def _best_teacher_step(teacher_dir: pathlib.Path, motion, name: str, ev) -> int:
     from genmimic_jax.rl.checkpointing import Checkpointer
     from genmimic_jax.rl.policy import load_policy
 
-    checkpoints = Checkpointer(teacher_dir / "checkpoints")
+    checkpoints = Checkpointer(teacher_dir / "checkpoints", read_only=True)
     steps = checkpoints.all_steps()
     checkpoints.close()
     saved = {step: load_policy(teacher_dir, "teacher", step) for step in steps}

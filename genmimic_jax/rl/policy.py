@@ -126,7 +126,7 @@ def load_policy(run_dir: str | pathlib.Path, which: str = "auto", step: int | No
         raise PolicyLoadError(f"{run_dir}: policy must be one of {POLICY_KINDS}, got {which!r}")
     if not (run_dir / "checkpoints").is_dir():
         raise PolicyLoadError(f"{run_dir}: not a run directory (no checkpoints/ folder)")
-    checkpointer = Checkpointer(run_dir / "checkpoints")
+    checkpointer = Checkpointer(run_dir / "checkpoints", read_only=True)
     try:
         state, config = checkpointer.restore_raw(step, fields=_POLICY_FIELDS)
         step = checkpointer.latest_step() if step is None else step
