@@ -30,7 +30,9 @@ class Checkpointer:
         self.directory = pathlib.Path(directory).absolute()
         if read_only and not self.directory.is_dir():
             raise CheckpointError(f"{self.directory}: no such checkpoint directory")
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only)
+        # Read-only, orbax keeps every step and saves none (set here, as orbax warns when it has to set them).
+        options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
+                                               read_only=read_only, save_interval_steps=0 if read_only else 1)
         handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
