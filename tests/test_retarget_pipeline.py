@@ -17,6 +17,7 @@ from genmimic_jax.retarget import contact, dataset, io, kinematics, optimize, pi
 from genmimic_jax.retarget import balance as retarget_balance
 from genmimic_jax.retarget import report as retarget_report
 from genmimic_jax.robot.g1 import constants
+from genmimic_jax.robot.g1 import model as g1_model
 from test_kinematics import body_frames
 
 FPS = 30.0
@@ -146,10 +147,68 @@ def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
         nearest = min(np.linalg.norm(point - (a + np.clip((point - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1) * (b - a)))
                       for a, b in zip(vertices, np.roll(vertices, -1, axis=0)))
         assert outside[frame] == pytest.approx(nearest, abs=1e-9)
-    balance = retarget_report._balance(np.array([0.0, 0.05, 0.05, np.nan, 0.05, 0.05, 0.05, 0.0]), fps=10.0)
+    assert np.isnan(retarget_balance.com_outside_support(np.full((1, 3), np.nan), corners[:1]))[0]
+    balance = retarget_report._balance(np.array([0.0, 0.05, 0.05, np.nan, 0.05, 0.05, 0.05, 0.0]), 10.0, "zmp")
     assert balance["supported_fraction"] == 7 / 8 and balance["off_balance_fraction"] == 5 / 7
     assert balance["longest_off_balance_s"] == pytest.approx(0.3)
-    assert balance["max_com_outside_mm"] == pytest.approx(50.0)
+    assert balance["max_zmp_outside_mm"] == pytest.approx(50.0)
+
+
+def test_zero_moment_point_of_a_cart_on_a_table_and_of_a_spinning_body():
+    """One body 0.8 m up: accelerating along x at a, the floor must push at x - 0.8 a / g (the cart-table model);
+    spinning up about y at alpha, at -I alpha / (m g); falling at g, nowhere."""
+    fps, t = 100.0, np.arange(100) / 100.0
+    mass, inertia = np.array([2.0]), np.diag([0.1, 0.5, 0.1])[None]
+    rest = np.broadcast_to(np.eye(3), (100, 1, 3, 3))
+    sliding = np.stack([0.5 * 3.0 * t**2, 0.0 * t, 0.8 + 0.0 * t], -1)[:, None]
+    zmp = retarget_balance.zero_moment_point(sliding, rest, mass, inertia, fps)
+    np.testing.assert_allclose(zmp[:, 0], sliding[:, 0, 0] - 0.8 * 3.0 / retarget_balance.GRAVITY, atol=1e-6)
+    np.testing.assert_allclose(zmp[:, 1:], 0.0, atol=1e-6)
+    angle = 0.5 * 4.0 * t**2
+    spinning = np.stack([np.cos(angle), 0 * t, np.sin(angle), 0 * t, 1 + 0 * t, 0 * t, -np.sin(angle), 0 * t,
+                         np.cos(angle)], -1).reshape(100, 1, 3, 3)  # about y
+    standing = np.broadcast_to([0.0, 0.0, 0.8], (100, 1, 3))
+    zmp = retarget_balance.zero_moment_point(standing, spinning, mass, inertia, fps)
+    # The angular velocity comes from neighbouring frames (from one at the ends), its derivative from a fit over 21
+    # frames (0.2 s): exact farther than 10 frames from the ends.
+    np.testing.assert_allclose(zmp[11:-11, 0], -0.5 * 4.0 / (2.0 * retarget_balance.GRAVITY), atol=1e-4)
+    falling = np.stack([0 * t, 0 * t, 2.0 - 0.5 * retarget_balance.GRAVITY * t**2], -1)[:, None]
+    assert np.isnan(retarget_balance.zero_moment_point(falling, rest, mass, inertia, fps)[:, :2]).all()
+    assert np.isnan(retarget_balance.zero_moment_point(sliding[:4], rest[:4], mass, inertia, fps)[:, :2]).all()
+
+
+def test_centroidal_angular_momentum_matches_mujoco():
+    """The G1 swinging every joint and turning as a whole: its angular momentum about its centre of mass from the
+    bodies' poses alone, as MuJoCo computes it from the joint velocities (`mj_subtreeVel`)."""
+    import mujoco
+
+    model = g1_model.load_model(scene=False)
+    data = mujoco.MjData(model)
+    fps, frames = 200.0, 80
+    t = np.arange(frames) / fps
+    rng = np.random.default_rng(0)
+    qpos = standing_qpos(frames)
+    qpos[:, 7:] += 0.4 * np.sin(2 * np.pi * 0.5 * t[:, None] + rng.uniform(0, 2 * np.pi, 29))
+    qpos[:, :3] += 0.2 * np.sin(2 * np.pi * t[:, None] + [0.0, 1.0, 2.0])
+    qpos[:, 3:7] = np.stack([np.cos(0.6 * t), 0.2 * np.sin(0.6 * t), 0.1 * np.sin(0.6 * t), np.sin(0.6 * t)], -1)
+    qpos[:, 3:7] /= np.linalg.norm(qpos[:, 3:7], axis=-1, keepdims=True)
+    body_com, body_rotation, expected = [], [], []
+    for frame in range(frames):
+        data.qpos[:] = qpos[frame]
+        ahead, behind = np.clip([frame + 1, frame - 1], 0, frames - 1)
+        mujoco.mj_differentiatePos(model, data.qvel, (ahead - behind) / fps, qpos[behind], qpos[ahead])
+        mujoco.mj_forward(model, data)
+        mujoco.mj_subtreeVel(model, data)
+        body_com.append(data.xipos[1:].copy())
+        body_rotation.append(data.xmat[1:].reshape(-1, 3, 3).copy())
+        expected.append(data.subtree_angmom[1].copy())
+    tree = kinematics.g1_tree()
+    momentum = retarget_balance.centroidal_angular_momentum(np.array(body_com), np.array(body_rotation),
+                                                            tree.body_mass, tree.body_inertia, fps)
+    expected = np.array(expected)
+    inner = slice(5, -5)
+    assert np.abs(expected[inner]).max() > 1.0  # kg m^2/s: a motion with momentum
+    np.testing.assert_allclose(momentum[inner], expected[inner], atol=0.01 * np.abs(expected[inner]).max())
 
 
 def test_hold_shift_moves_the_upper_body_over_the_feet_only_in_poses_held_off_balance():
@@ -200,7 +259,12 @@ def test_balance_config_holds_the_shared_dance_toe_touch_over_the_flat_foot_and_
         dance = solved.slices[0]
         beside_left_foot = retarget_balance.com_outside_support(solved.com[dance],
                                                                 solved.points[dance][:, corners][:, :1])
-        results[hold] = np.median(beside_left_foot[100:200]), retargeter.finish(prepared, solved)[1].report
+        reports = [r.report for r in retargeter.finish(prepared, solved)]
+        results[hold] = np.median(beside_left_foot[100:200]), reports[1]
+        # The dance's leg lifts and lunges ask the floor to push outside the feet for ~1 s, the walk's steps for at
+        # most 0.13 s.
+        assert reports[0]["dynamic_balance"]["longest_off_balance_s"] > 0.5
+        assert reports[1]["dynamic_balance"]["longest_off_balance_s"] < 0.2
     assert results[0.0][0] > 0.04 and results[0.2][0] < 0.005
     plain, balanced = results[0.0][1], results[0.2][1]
     for key in ("pelvis", "feet", "hands", "upper"):

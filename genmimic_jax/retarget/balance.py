@@ -1,4 +1,5 @@
-"""Quasi-static balance of a retargeted clip: its centre of mass against the support polygon of its feet.
+"""Balance of a retargeted clip: its centre of mass (quasi-static) and its zero-moment point (dynamic) against the
+support polygon of its feet.
 
 A step leaves the polygon for a moment (at most 0.13 s in the shared walks, run, punch and slash). A pose held
 outside it for longer can only be followed by balancing dynamically, which a tracking policy finds hardest. The G1's
@@ -6,16 +7,26 @@ mass sits otherwise than a human's: in the shared dance-short's 3 s toe touch th
 beside its flat foot, inside the polygon only by its other foot's toe tip. `hold_shift` moves the upper body's
 targets over the support where a clip holds a pose off balance (slowly, for long enough), so steps and dynamic moves
 keep the human's motion.
+
+The zero-moment point (`zero_moment_point`) is where the floor would have to push for the robot to move as the clip
+says: outside the support polygon the clip asks for a pull or a grip the feet cannot give, and no controller can
+follow it exactly. Its longest stretch outside tells the clips a tracker cannot follow as they are (the shared kick's
+high kicks: 0.8 s each, up to 0.3-0.9 m out of the stance foot) from those it can (every shared walk: at most 0.13 s).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
+from scipy.spatial.transform import Rotation
 
 from genmimic_jax.robot.g1 import constants
 
 SUPPORT_HEIGHT = 0.01  # m: a foot corner this close to the floor supports the robot
+GRAVITY = 9.81
+# Motion capture's noise is differentiated twice for the zero-moment point: a local cubic fit over this window smooths
+# it (a step's load transfer takes ~0.1 s) without blurring a kick (~0.3 s).
+DERIVATIVE_WINDOW_S = 0.2
 UNBALANCED = 0.03  # m: a centre of mass this far outside the support polygon counts as off balance
 
 # How much of the balance shift each keypoint's target takes: the trunk, arms and hips all of it, the knees half,
@@ -25,8 +36,9 @@ SHIFT_SHARE = np.array([0.5 if "knee" in name else 0.0 if ("ankle" in name or "t
 
 
 def support_offset(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """[T, 2] horizontal vector from the centre of mass [T, 3] to the nearest point of the support polygon, the convex
-    hull of the foot corners [T, ..., 3] within SUPPORT_HEIGHT of the floor: 0 inside, NaN with no foot on the floor.
+    """[T, 2] horizontal vector from the centre of mass [T, 3] (or another point) to the nearest point of the support
+    polygon, the convex hull of the foot corners [T, ..., 3] within SUPPORT_HEIGHT of the floor: 0 inside, NaN with no
+    foot on the floor or a NaN point.
 
     The point is outside when the directions to the corners leave a gap of more than half a turn; the nearest point
     is then on the nearest segment between two corners on the floor (an edge of the polygon).
@@ -51,7 +63,7 @@ def support_offset(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
     best = distance.reshape(len(outside), pairs).argmin(-1)
     result = np.zeros((len(com), 2))
     result[outside] = nearest.reshape(len(outside), pairs, 2)[np.arange(len(outside)), best]
-    return np.where((count > 0)[:, None], result, np.nan)
+    return np.where(((count > 0) & np.isfinite(com[:, :2]).all(-1))[:, None], result, np.nan)
 
 
 def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -119,3 +131,49 @@ def hold_shift(com: np.ndarray, corners: np.ndarray, fps: float, hold_seconds: f
     move = ndimage.uniform_filter1d(move, size=max(int(round(ramp)), 1), axis=0, mode="nearest")
     shifts[..., :2] = gain * move[:, None, :] * SHIFT_SHARE[None, :, None]
     return shifts
+
+
+def _derivative(values: np.ndarray, fps: float, order: int) -> np.ndarray:
+    """d^order/dt^order of `values` [T, ...] along time by a local cubic fit over DERIVATIVE_WINDOW_S (at least 5
+    frames; NaN for clips shorter than that)."""
+    window = max(int(round(DERIVATIVE_WINDOW_S * fps)) // 2 * 2 + 1, 5)
+    window = min(window, (len(values) - 1) // 2 * 2 + 1)
+    if window < 5:
+        return np.full(values.shape, np.nan)
+    return signal.savgol_filter(values, window, 3, deriv=order, delta=1.0 / fps, axis=0, mode="interp")
+
+
+def centroidal_angular_momentum(body_com: np.ndarray, body_rotation: np.ndarray, body_mass: np.ndarray,
+                                body_inertia: np.ndarray, fps: float) -> np.ndarray:
+    """[T, 3] angular momentum of the whole robot about its centre of mass (world frame) along a clip.
+
+    Args:
+      body_com: [T, B, 3] the bodies' centres of mass; body_rotation: [T, B, 3, 3] their orientations (world).
+      body_mass: [B]; body_inertia: [B, 3, 3] about each body's centre of mass, in its frame.
+      fps: the clip's frame rate (velocities by `_derivative`; angular velocities from neighbouring frames).
+    """
+    com = np.einsum("tbi,b->ti", body_com, body_mass) / body_mass.sum()
+    velocity = _derivative(body_com - com[:, None], fps, 1)
+    frame = np.arange(len(body_rotation))
+    ahead, behind = np.minimum(frame + 1, len(frame) - 1), np.maximum(frame - 1, 0)
+    turn = body_rotation[ahead] @ np.swapaxes(body_rotation[behind], -1, -2)  # world-frame turn between neighbours
+    turn = Rotation.from_matrix(turn.reshape(-1, 3, 3)).as_rotvec().reshape(body_com.shape)
+    omega = turn * fps / np.maximum(ahead - behind, 1)[:, None, None]
+    world_inertia = body_rotation @ body_inertia @ np.swapaxes(body_rotation, -1, -2)
+    spin = np.einsum("tbij,tbj->tbi", world_inertia, omega)
+    orbit = body_mass[:, None] * np.cross(body_com - com[:, None], velocity)
+    return np.sum(orbit + spin, axis=1)
+
+
+def zero_moment_point(body_com: np.ndarray, body_rotation: np.ndarray, body_mass: np.ndarray,
+                      body_inertia: np.ndarray, fps: float) -> np.ndarray:
+    """[T, 3] the point of the floor (z = 0) about which the floor's push has no horizontal moment, for the robot to
+    move as the clip says; NaN where it would have to pull (the robot falls faster than gravity) and along clips
+    too short to differentiate. Arguments as `centroidal_angular_momentum`."""
+    com = np.einsum("tbi,b->ti", body_com, body_mass) / body_mass.sum()
+    force = body_mass.sum() * (_derivative(com, fps, 2) + [0.0, 0.0, GRAVITY])  # the floor's push
+    torque = _derivative(centroidal_angular_momentum(body_com, body_rotation, body_mass, body_inertia, fps), fps, 1)
+    push = np.where(force[:, 2] > 1e-3 * body_mass.sum() * GRAVITY, force[:, 2], np.nan)
+    x = com[:, 0] - (torque[:, 1] + com[:, 2] * force[:, 0]) / push
+    y = com[:, 1] + (torque[:, 0] - com[:, 2] * force[:, 1]) / push
+    return np.stack([x, y, np.zeros_like(x)], -1)

@@ -40,6 +40,7 @@ class KinematicTree:
       site_offset: [S, 3] site position in its body's frame.
       body_mass: [B] body masses (kg).
       body_com: [B, 3] body centres of mass in their bodies' frames.
+      body_inertia: [B, 3, 3] body inertia tensors about their centres of mass, in their bodies' frames.
     """
 
     body_names: tuple[str, ...]
@@ -54,6 +55,7 @@ class KinematicTree:
     site_offset: np.ndarray
     body_mass: np.ndarray
     body_com: np.ndarray
+    body_inertia: np.ndarray
 
     @property
     def joint_body(self) -> np.ndarray:
@@ -153,6 +155,8 @@ def build_tree(model: mujoco.MjModel | None = None) -> KinematicTree:
             ancestors[b] = ancestors[parent[b]]
             ancestors[b, joint[b]] = True
     rotation = np.stack([_quat_np(q) for q in model.body_quat[1:]])
+    principal = np.stack([_quat_np(q) for q in model.body_iquat[1:]])  # the inertia's principal axes
+    inertia = principal @ (model.body_inertia[1:, :, None] * np.swapaxes(principal, -1, -2))
     return KinematicTree(
         body_names=tuple(model.body(b).name for b in bodies),
         parent=parent,
@@ -166,6 +170,7 @@ def build_tree(model: mujoco.MjModel | None = None) -> KinematicTree:
         site_offset=model.site_pos.astype(np.float32),
         body_mass=model.body_mass[1:].astype(np.float32),
         body_com=model.body_ipos[1:].astype(np.float32),
+        body_inertia=inertia.astype(np.float32),
     )
 
 
@@ -223,9 +228,14 @@ def sites(tree: KinematicTree, frames: Frames, site_ids: np.ndarray) -> jax.Arra
     return points(frames, tree.site_body[site_ids], tree.site_offset[site_ids])
 
 
+def body_centers(tree: KinematicTree, frames: Frames) -> jax.Array:
+    """World centres of mass [..., B, 3] of the bodies."""
+    return points(frames, np.arange(len(tree.parent)), tree.body_com)
+
+
 def center_of_mass(tree: KinematicTree, frames: Frames) -> jax.Array:
     """World centre of mass [..., 3] of the whole robot."""
-    body_com = points(frames, np.arange(len(tree.parent)), tree.body_com)
+    body_com = body_centers(tree, frames)
     return jnp.sum(body_com * jnp.asarray(tree.body_mass)[:, None], -2) / float(tree.body_mass.sum())
 
 

@@ -525,9 +525,10 @@ def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations", "line_search"))
 def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
           contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0,
-          line_search: bool = False) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Runs both stages from `init`; returns qpos [T, 36], the points [T, P, 3] (keypoints, soles, corners) and the
-    robot's centre of mass [T, 3].
+          line_search: bool = False) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Runs both stages from `init`; returns qpos [T, 36], the points [T, P, 3] (keypoints, soles, corners), the
+    robot's centre of mass [T, 3], and its bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3] (for its
+    momentum).
 
     One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends.
     """
@@ -542,7 +543,9 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
     no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
     solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
     frames = body_frames(solution)
-    return to_qpos(solution), world_points(frames), kinematics.center_of_mass(kinematics.g1_tree(), frames)
+    tree = kinematics.g1_tree()
+    return (to_qpos(solution), world_points(frames), kinematics.center_of_mass(tree, frames),
+            kinematics.body_centers(tree, frames), frames.rotation)
 
 
 def _weight_shapes() -> Weights:

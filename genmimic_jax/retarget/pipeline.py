@@ -12,7 +12,7 @@ import numpy as np
 from genmimic_jax import limits
 from genmimic_jax.errors import InputError
 from genmimic_jax.human.motion import HumanMotion, validate
-from genmimic_jax.retarget import balance, contact, optimize, report, scale_fit
+from genmimic_jax.retarget import balance, contact, kinematics, optimize, report, scale_fit
 from genmimic_jax.retarget.io import RobotMotion
 from genmimic_jax.robot.g1 import constants
 
@@ -58,12 +58,14 @@ class Prepared:
 
 @dataclasses.dataclass(frozen=True)
 class Solved:
-    """The solver's output for a packed batch (numpy): qpos [T, 36], points [T, P, 3], centre of mass [T, 3] and each
-    clip's frames."""
+    """The solver's output for a packed batch (numpy): qpos [T, 36], points [T, P, 3], centre of mass [T, 3], the
+    bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3], and each clip's frames."""
 
     qpos: np.ndarray
     points: np.ndarray
     com: np.ndarray
+    body_com: np.ndarray
+    body_rotation: np.ndarray
     slices: list[slice]
 
 
@@ -117,7 +119,7 @@ class Retargeter:
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:
         """The retargeted clips and their quality reports from a solved batch (numpy only)."""
-        points_info = optimize.tracked_points()
+        points_info, tree = optimize.tracked_points(), kinematics.g1_tree()
         results = []
         for item, frames in zip(prepared, solved.slices):
             qpos, points_clip = solved.qpos[frames], solved.points[frames]
@@ -125,10 +127,12 @@ class Retargeter:
                 raise InputError(f"{item.human.source}: the retargeting solve diverged (non-finite joint angles); "
                                  "the weights in the config (configs/retarget.py) are likely out of range")
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
+            zmp = balance.zero_moment_point(solved.body_com[frames], solved.body_rotation[frames], tree.body_mass,
+                                            tree.body_inertia, item.human.fps)
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
                 qpos, keypoints, points_clip[:, points_info.sole], points_clip[:, points_info.corners],
-                solved.com[frames])
+                solved.com[frames], zmp)
             motion = RobotMotion(qpos=qpos, fps=item.human.fps, keypoints=keypoints, source=item.human.source)
             targets = np.where(item.clip.target_valid[:, None], item.clip.targets, np.nan)
             results.append(Retargeted(motion, quality, targets))

@@ -5,7 +5,9 @@ directions on the robot's segment lengths), since a 1.3 m G1 cannot reach a 1.7 
 heading errors compare with the *raw* human motion.
 
 Balance is judged quasi-statically (`balance`): the robot's centre of mass over the support polygon of its foot
-corners on the floor; the longest stretch outside it tells which clips need dynamic balance.
+corners on the floor; the longest stretch outside it tells which clips need dynamic balance. It is judged dynamically
+by the zero-moment point over the same polygon: the longest stretch outside it tells which clips the robot cannot
+follow exactly, whatever the controller.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def quality_report(
     soles: np.ndarray,
     corners: np.ndarray,
     com: np.ndarray,
+    zmp: np.ndarray,
 ) -> dict:
     """The quality figures of one retargeted clip.
 
@@ -73,7 +76,7 @@ def quality_report(
       planted: [T, 2, 2] planted human heels/toes (left, right foot).
       qpos: [T, 36] the robot trajectory; keypoints: [T, K, 3] its keypoints; soles: [T, 2, 3] its sole sites;
         corners: [T, 2, 4, 3] its foot contact points (bottoms of the foot contact spheres); com: [T, 3] its centre of
-        mass.
+        mass; zmp: [T, 3] its zero-moment point (`balance.zero_moment_point`).
     """
     fps = human.fps
     error = np.linalg.norm(keypoints - targets, axis=-1) * 1000.0  # [T, K] mm
@@ -125,12 +128,14 @@ def quality_report(
         "foot_penetration_mm": float(max(-lowest, 0.0)),
         "limb_direction_deg": {**limb_angles, "mean": _mean(np.array(list(limb_angles.values())))},
         "heading_error_deg": float(np.degrees(np.abs(heading_error)).mean()),
-        "balance": _balance(balance.com_outside_support(com, corners), fps),
+        "balance": _balance(balance.com_outside_support(com, corners), fps, "com"),
+        "dynamic_balance": _balance(balance.com_outside_support(zmp, corners), fps, "zmp"),
     }
 
 
-def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
-    """Share of the supported frames off balance, the longest off-balance stretch (s) and the largest distance (mm)."""
+def _balance(outside: np.ndarray, fps: float, point: str) -> dict[str, float]:
+    """Share of the supported frames off balance (the `point` more than UNBALANCED outside the support polygon), the
+    longest off-balance stretch (s) and the largest distance (mm)."""
     supported = np.isfinite(outside)
     off = supported & (outside > balance.UNBALANCED)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], off.astype(np.int8), [0]])))  # starts and ends of the runs
@@ -138,7 +143,7 @@ def _balance(outside: np.ndarray, fps: float) -> dict[str, float]:
     return {"supported_fraction": float(supported.mean()),
             "off_balance_fraction": float(off.sum() / max(supported.sum(), 1)),
             "longest_off_balance_s": longest / fps,
-            "max_com_outside_mm": float(np.max(outside[supported], initial=0.0) * 1000.0)}
+            f"max_{point}_outside_mm": float(np.max(outside[supported], initial=0.0) * 1000.0)}
 
 
 def _abs_stats(heights: np.ndarray) -> dict[str, float]:
@@ -166,6 +171,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sole pen mm", "sole_penetration_mm"),
     ("foot pen mm", "foot_penetration_mm"),
     ("off bal s", "balance.longest_off_balance_s"),
+    ("zmp off s", "dynamic_balance.longest_off_balance_s"),
     ("jitter", "jitter_rad_s2"),
     ("lim viol", "joint_limit_violations"),
 )
