@@ -136,6 +136,9 @@ def run_config() -> ml_collections.ConfigDict:
     # checkpoints of its own.
     run.init_from = ""  # that run's directory
     run.init_step = -1  # its checkpoint to start from; negative: its latest
+    # Take only its network weights and observation normaliser (a fresh optimiser, update count and start statistics),
+    # so that it may have trained on another motion set: e.g. a specialist of a hard clip warm-starts the whole set.
+    run.init_weights_only = False
     # Train as this many processes of this machine, data-parallel, one JAX device and a share of the cores each
     # (`genmimic_jax.rl.local_job`); 0: one per core with C MuJoCo physics, at least 64 envs each. On 2 cores two
     # processes train slower than one (benchmarks/RESULTS.md): their collectives cost more than the second core gives.

@@ -120,6 +120,36 @@ def test_a_run_started_from_another_run_s_checkpoint_goes_on_from_its_state_unde
     assert _listing(source) == before
 
 
+def test_a_run_started_from_another_run_s_weights_only_takes_its_networks_and_normaliser(tmp_path):
+    """`run.init_weights_only`: the source's weights and observation normaliser, everything else fresh, so the
+    source may have run other environments (here twice as many: other rollout shapes)."""
+    config = _tiny_config()
+
+    def _run(config, run_dir, num_updates):
+        algorithm = ppo.make_ppo(config, env_factory.make_env(config))
+        return runner.run(algorithm, config, run_dir, num_updates, config.env.num_envs)[0]
+
+    source_config = config.copy_and_resolve_references()
+    source_config.env.num_envs = 32
+    source = _run(source_config, tmp_path / "source", 4)
+    fresh = _run(config, tmp_path / "fresh", 0)
+    warm = config.copy_and_resolve_references()
+    warm.run.init_from, warm.run.init_weights_only = str(tmp_path / "source"), True
+    started = _run(warm, tmp_path / "warm", 0)
+    for name in runner.WEIGHT_FIELDS:
+        for a, b in zip(jax.tree.leaves(getattr(source, name)), jax.tree.leaves(getattr(started, name))):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(source.params["log_std"]), np.asarray(fresh.params["log_std"]))
+    for a, b in zip(jax.tree.leaves((fresh.opt_state, fresh.rollout, fresh.step)),
+                    jax.tree.leaves((started.opt_state, started.rollout, started.step))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(_run(warm, tmp_path / "warm", 2).step) == 2
+    other_network = warm.copy_and_resolve_references()
+    other_network.network.actor_hidden = (16,)
+    with pytest.raises(CheckpointError, match="its params have other shapes than this run's"):
+        _run(other_network, tmp_path / "other_network", 2)
+
+
 def test_resume_allows_only_the_listed_config_changes_and_reads_older_distill_configs(tmp_path):
     config = ml_collections.ConfigDict({"seed": 0, "env": {"num_envs": 8}, "dagger": {"num_updates": 4},
                                         "run": {"process_id": 0}, "ablation": {"num_updates": 1}})

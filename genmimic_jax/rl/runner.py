@@ -15,12 +15,13 @@ from typing import Any, NamedTuple
 import jax
 import ml_collections
 import numpy as np
+from flax import serialization
 from jax.experimental import multihost_utils
 
 from genmimic_jax import files
 from genmimic_jax.rl import distributed
 from genmimic_jax.rl.algorithm import Algorithm, Metrics, scan_updates
-from genmimic_jax.rl.checkpointing import Checkpointer, abstract_with_shardings
+from genmimic_jax.rl.checkpointing import CheckpointError, Checkpointer, abstract_with_shardings
 from genmimic_jax.rl.metrics_log import Logger
 
 
@@ -35,7 +36,8 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 # does not change results); where a run started from matters no more once it has checkpoints of its own.
 _RESUMABLE_CHANGES = frozenset({"ppo.num_updates", "dagger.num_updates", "run.max_minutes", "run.distributed",
                                 "run.coordinator_address", "run.num_processes", "run.process_id",
-                                "run.local_processes", "env.physics_threads", "run.init_from", "run.init_step"})
+                                "run.local_processes", "env.physics_threads", "run.init_from", "run.init_step",
+                                "run.init_weights_only"})
 # Keys of older configs that are gone, their effect recorded elsewhere: distillation's top-level `num_envs` (now
 # `env.num_envs`, which a completed distillation config always held).
 _RETIRED_KEYS = ("num_envs",)
@@ -44,7 +46,9 @@ _RETIRED_KEYS = ("num_envs",)
 _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
                "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
                "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
-               "dagger.final_learning_rate": 5e-5}
+               "dagger.final_learning_rate": 5e-5, "run.init_weights_only": False}
+# What a run started from another run's weights only (`run.init_weights_only`) takes from it.
+WEIGHT_FIELDS = ("params", "normalizer")
 
 
 def check_resumable(run_dir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -73,6 +77,32 @@ def _restore_from_run(source_dir: pathlib.Path, step: int, abstract_state: Any) 
         return source.restore(abstract_state, None if step < 0 else step)
     finally:
         source.close()
+
+
+def _with_weights_from_run(source_dir: pathlib.Path, step: int, state: Any) -> Any:
+    """`state` with the network weights and observation normaliser (`WEIGHT_FIELDS`) of another run's checkpoint
+    (`step`; negative: its latest), read without touching it; the rest (optimiser, update count, rollout and
+    start statistics) stays `state`'s, so the source may have trained on another motion set."""
+    source = Checkpointer(source_dir / "checkpoints", read_only=True)
+    try:
+        stored, _ = source.restore_raw(None if step < 0 else step, fields=WEIGHT_FIELDS)
+    finally:
+        source.close()
+    fields = {}
+    for name in WEIGHT_FIELDS:
+        current = getattr(state, name)
+        try:
+            weights = serialization.from_state_dict(current, stored[name])
+            shapes_match = jax.tree.map(lambda a, b: a.shape == b.shape, weights, current)
+        except (KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(f"{source_dir}: its {name} do not fit this run ({' '.join(str(error).split())[:200]})"
+                                  ) from None
+        if not all(jax.tree.leaves(shapes_match)):
+            raise CheckpointError(f"{source_dir}: its {name} have other shapes than this run's (another network or "
+                                  "observation): start from a run of this run's networks")
+        fields[name] = jax.tree.map(lambda new, old: jax.device_put(np.asarray(new, old.dtype), old.sharding),
+                                    weights, current)
+    return state.replace(**fields)
 
 
 def _budget_spent(started: float, max_minutes: float) -> bool:
@@ -152,6 +182,10 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
         abstract_state = abstract_with_shardings(sharded.abstract_state, sharded.shardings)
         if checkpointer.latest_step() is not None:
             state = checkpointer.restore(abstract_state)
+        elif config.run.init_from and config.run.init_weights_only:
+            state = _with_weights_from_run(pathlib.Path(config.run.init_from), config.run.init_step, sharded.init(rng))
+            if is_main:
+                print(f"{run_dir}: starting from the weights of {config.run.init_from}")
         elif config.run.init_from:
             state = _restore_from_run(pathlib.Path(config.run.init_from), config.run.init_step, abstract_state)
             if is_main:
