@@ -13,7 +13,7 @@ import pathlib
 
 import ml_collections
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 import configs.ablate
 from experiments import cli
@@ -92,7 +92,6 @@ def ablate(config: ml_collections.ConfigDict, variants: list[str]) -> dict[str, 
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)
     config = _CONFIG.value
     variants = _VARIANTS.value or list(config.ablation.variants)
     summary = pathlib.Path(config.runs_dir) / config.name / "summary.json"

@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from genmimic_jax.errors import one_line
@@ -66,8 +66,16 @@ def _flag_problem(error: Exception, args: list[str]) -> str:
 
 
 def run(main: Callable[[list[str]], int | None]) -> None:
-    """`app.run(main)` under the exit convention: flags parsed by `parse_flags`, `main` under `exit_status`."""
-    app.run(lambda argv: exit_status(lambda: main(argv)), flags_parser=parse_flags)
+    """`app.run(main)` under the exit convention: flags parsed by `parse_flags`, `main` under `exit_status`; absl
+    logs at WARNING unless `--verbosity` is given (orbax logs every checkpoint file it reads or writes at INFO, and
+    PyOpenGL its set-up)."""
+
+    def body(argv: list[str]) -> int:
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
+        return exit_status(lambda: main(argv))
+
+    app.run(body, flags_parser=parse_flags)
 
 
 def no_arguments(argv: list[str]) -> None:

@@ -7,8 +7,6 @@ The student trains in the teacher's environment (its config.json) on the 'actor'
 observation noise (`env.noise` of configs/distill.py, e.g. drifting goals).
 """
 
-from absl import logging
-
 import configs.distill
 from experiments import cli
 from genmimic_jax.rl import launch
@@ -18,7 +16,6 @@ _CONFIG = cli.define_config(configs.distill.__file__, "Distillation config.")
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
     print(f"done: {launch.distill(_CONFIG.value)}")
     return cli.EXIT_OK
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import pathlib
 
-from absl import flags, logging
+from absl import flags
 
 from experiments import cli
 from genmimic_jax.errors import InputError
@@ -60,7 +60,6 @@ def views(paths: dict[str, pathlib.Path], fps: float):
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)
     paths = pipeline_files(pathlib.Path(_PIPELINE_DIR.value))
     from genmimic_jax.viz import gl
 

@@ -22,8 +22,6 @@ import pathlib
 import shutil
 import time
 
-from absl import logging
-
 from genmimic_jax.viz import gl
 
 gl.select_gl_backend()  # before anything imports mujoco (the configs below do): it reads MUJOCO_GL once
@@ -306,7 +304,6 @@ def run(config, overwrite: bool = False) -> dict:
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
     run(_CONFIG.value, _OVERWRITE.value)
     return cli.EXIT_OK
 

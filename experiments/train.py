@@ -6,8 +6,6 @@
 Writes runs/<name>/config.json, checkpoints/ and logs/ (TensorBoard; plot with experiments.plot_logs).
 """
 
-from absl import logging
-
 import configs.train
 from experiments import cli
 from genmimic_jax.rl import launch
@@ -17,7 +15,6 @@ _CONFIG = cli.define_config(configs.train.__file__, "Training config.")
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint file at INFO
     print(f"done: {launch.train(_CONFIG.value)}")
     return cli.EXIT_OK
 

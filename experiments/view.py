@@ -21,7 +21,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import cli
 from genmimic_jax.errors import InputError
@@ -188,7 +188,6 @@ def show(tracks, fps: float, beside: float) -> None:
 
 def main(argv: list[str]) -> int:
     cli.no_arguments(argv)
-    logging.set_verbosity(logging.WARNING)  # PyOpenGL logs its set-up at INFO
     check_inputs({"motion": _MOTION.value, "human": _HUMAN.value, "rollout": _ROLLOUT.value, "policy": _POLICY.value})
     if _VIDEO.value is None and not has_display():
         raise InputError("no display to open the viewer on (DISPLAY is unset); write a video instead with "

@@ -150,6 +150,16 @@ def test_a_run_started_from_another_run_s_weights_only_takes_its_networks_and_no
         _run(other_network, tmp_path / "other_network", 2)
 
 
+def test_reading_checkpoints_read_only_logs_nothing(tmp_path, caplog):
+    """A policy load opens a run's checkpoints read-only, the pipeline's best-teacher pick once per checkpoint:
+    orbax's notice of each opening stays out of the output."""
+    (tmp_path / "checkpoints").mkdir()
+    with caplog.at_level("INFO"):
+        Checkpointer(tmp_path / "checkpoints", read_only=True).close()
+    assert not [r for r in caplog.records if "read only" in r.getMessage()]
+    assert not Checkpointer(tmp_path / "checkpoints", read_only=True).all_steps()
+
+
 def test_resume_allows_only_the_listed_config_changes_and_reads_older_distill_configs(tmp_path):
     config = ml_collections.ConfigDict({"seed": 0, "env": {"num_envs": 8}, "dagger": {"num_updates": 4},
                                         "run": {"process_id": 0}, "ablation": {"num_updates": 1}})

@@ -527,6 +527,19 @@ def test_unknown_config_field_is_one_line_and_usage_status(tmp_path):
         "error: --config.foo=1: no config field 'foo' (see the config file for the fields)"]
 
 
+def test_entry_points_log_warnings_only_unless_asked():
+    """What the libraries log at INFO (orbax: every checkpoint file it reads) stays out of a command's output; absl's
+    `--verbosity` brings it back."""
+    program = ("from absl import logging\nfrom experiments import cli\n"
+               "cli.run(lambda argv: logging.info('checkpoint file read') or logging.warning('disk nearly full'))")
+    quiet = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=300)
+    asked = subprocess.run([sys.executable, "-c", program, "--verbosity=0"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == asked.returncode == cli.EXIT_OK
+    assert "disk nearly full" in quiet.stderr and "checkpoint file read" not in quiet.stderr
+    assert "checkpoint file read" in asked.stderr
+
+
 def test_missing_flags_are_usage_errors(capsys):
     refused(capsys, lambda: ingest_cli.run(None, None, ingest_config()), cli.EXIT_USAGE, "--input and --output")
     refused(capsys, lambda: export_cli.run(export_config("")), cli.EXIT_USAGE, "--config.checkpoint")

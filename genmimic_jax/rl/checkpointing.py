@@ -6,6 +6,7 @@ temporary directory and renames it when complete, and keeps the last N steps.
 """
 
 import dataclasses
+import logging
 import pathlib
 from typing import Any
 
@@ -22,6 +23,11 @@ class CheckpointError(InputError):
     """A checkpoint directory is missing or unreadable."""
 
 
+def _read_only_notice(record: logging.LogRecord) -> bool:
+    """A `logging` filter: False for orbax's notice that a checkpoint directory is opened read-only."""
+    return not record.getMessage().startswith("Given directory is read only")
+
+
 class Checkpointer:
     """Periodic, atomic, keep-last-N checkpoints in one directory."""
 
@@ -34,7 +40,12 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(max_to_keep=None if read_only else keep, create=not read_only,
                                                read_only=read_only, save_interval_steps=0 if read_only else 1)
         handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        absl_logger = logging.getLogger("absl")
+        absl_logger.addFilter(_read_only_notice)  # orbax warns of every read-only opening (a policy load reads many)
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        finally:
+            absl_logger.removeFilter(_read_only_notice)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
