@@ -161,20 +161,21 @@ def test_zero_moment_point_of_a_cart_on_a_table_and_of_a_spinning_body():
     mass, inertia = np.array([2.0]), np.diag([0.1, 0.5, 0.1])[None]
     rest = np.broadcast_to(np.eye(3), (100, 1, 3, 3))
     sliding = np.stack([0.5 * 3.0 * t**2, 0.0 * t, 0.8 + 0.0 * t], -1)[:, None]
-    zmp = retarget_balance.zero_moment_point(sliding, rest, mass, inertia, fps)
+    zmp = retarget_balance.zero_moment_point(sliding[:, 0], sliding, rest, mass, inertia, fps)
     np.testing.assert_allclose(zmp[:, 0], sliding[:, 0, 0] - 0.8 * 3.0 / retarget_balance.GRAVITY, atol=1e-6)
     np.testing.assert_allclose(zmp[:, 1:], 0.0, atol=1e-6)
     angle = 0.5 * 4.0 * t**2
     spinning = np.stack([np.cos(angle), 0 * t, np.sin(angle), 0 * t, 1 + 0 * t, 0 * t, -np.sin(angle), 0 * t,
                          np.cos(angle)], -1).reshape(100, 1, 3, 3)  # about y
     standing = np.broadcast_to([0.0, 0.0, 0.8], (100, 1, 3))
-    zmp = retarget_balance.zero_moment_point(standing, spinning, mass, inertia, fps)
+    zmp = retarget_balance.zero_moment_point(standing[:, 0], standing, spinning, mass, inertia, fps)
     # The angular velocity comes from neighbouring frames (from one at the ends), its derivative from a fit over 21
     # frames (0.2 s): exact farther than 10 frames from the ends.
     np.testing.assert_allclose(zmp[11:-11, 0], -0.5 * 4.0 / (2.0 * retarget_balance.GRAVITY), atol=1e-4)
     falling = np.stack([0 * t, 0 * t, 2.0 - 0.5 * retarget_balance.GRAVITY * t**2], -1)[:, None]
-    assert np.isnan(retarget_balance.zero_moment_point(falling, rest, mass, inertia, fps)[:, :2]).all()
-    assert np.isnan(retarget_balance.zero_moment_point(sliding[:4], rest[:4], mass, inertia, fps)[:, :2]).all()
+    assert np.isnan(retarget_balance.zero_moment_point(falling[:, 0], falling, rest, mass, inertia, fps)[:, :2]).all()
+    too_short = retarget_balance.zero_moment_point(sliding[:4, 0], sliding[:4], rest[:4], mass, inertia, fps)
+    assert np.isnan(too_short[:, :2]).all()
 
 
 def test_centroidal_angular_momentum_matches_mujoco():
@@ -192,18 +193,19 @@ def test_centroidal_angular_momentum_matches_mujoco():
     qpos[:, :3] += 0.2 * np.sin(2 * np.pi * t[:, None] + [0.0, 1.0, 2.0])
     qpos[:, 3:7] = np.stack([np.cos(0.6 * t), 0.2 * np.sin(0.6 * t), 0.1 * np.sin(0.6 * t), np.sin(0.6 * t)], -1)
     qpos[:, 3:7] /= np.linalg.norm(qpos[:, 3:7], axis=-1, keepdims=True)
-    body_com, body_rotation, expected = [], [], []
+    com, body_com, body_rotation, expected = [], [], [], []
     for frame in range(frames):
         data.qpos[:] = qpos[frame]
         ahead, behind = np.clip([frame + 1, frame - 1], 0, frames - 1)
         mujoco.mj_differentiatePos(model, data.qvel, (ahead - behind) / fps, qpos[behind], qpos[ahead])
         mujoco.mj_forward(model, data)
         mujoco.mj_subtreeVel(model, data)
+        com.append(data.subtree_com[1].copy())
         body_com.append(data.xipos[1:].copy())
         body_rotation.append(data.xmat[1:].reshape(-1, 3, 3).copy())
         expected.append(data.subtree_angmom[1].copy())
     tree = kinematics.g1_tree()
-    momentum = retarget_balance.centroidal_angular_momentum(np.array(body_com), np.array(body_rotation),
+    momentum = retarget_balance.centroidal_angular_momentum(np.array(com), np.array(body_com), np.array(body_rotation),
                                                             tree.body_mass, tree.body_inertia, fps)
     expected = np.array(expected)
     inner = slice(5, -5)

@@ -153,16 +153,16 @@ def _rotation_vector(matrix: np.ndarray) -> np.ndarray:
     return sine_axis * np.where(sine > 1e-9, angle / np.maximum(sine, 1e-9), 1.0)
 
 
-def centroidal_angular_momentum(body_com: np.ndarray, body_rotation: np.ndarray, body_mass: np.ndarray,
-                                body_inertia: np.ndarray, fps: float) -> np.ndarray:
+def centroidal_angular_momentum(com: np.ndarray, body_com: np.ndarray, body_rotation: np.ndarray,
+                                body_mass: np.ndarray, body_inertia: np.ndarray, fps: float) -> np.ndarray:
     """[T, 3] angular momentum of the whole robot about its centre of mass (world frame) along a clip.
 
     Args:
+      com: [T, 3] the robot's centre of mass (the solver's, `kinematics.center_of_mass`).
       body_com: [T, B, 3] the bodies' centres of mass; body_rotation: [T, B, 3, 3] their orientations (world).
       body_mass: [B]; body_inertia: [B, 3, 3] about each body's centre of mass, in its frame.
       fps: the clip's frame rate (velocities by `_derivative`; angular velocities from neighbouring frames).
     """
-    com = np.einsum("tbi,b->ti", body_com, body_mass) / body_mass.sum()
     velocity = _derivative(body_com - com[:, None], fps, 1)
     frame = np.arange(len(body_rotation))
     ahead, behind = np.minimum(frame + 1, len(frame) - 1), np.maximum(frame - 1, 0)
@@ -174,14 +174,14 @@ def centroidal_angular_momentum(body_com: np.ndarray, body_rotation: np.ndarray,
     return np.sum(orbit + spin, axis=1)
 
 
-def zero_moment_point(body_com: np.ndarray, body_rotation: np.ndarray, body_mass: np.ndarray,
+def zero_moment_point(com: np.ndarray, body_com: np.ndarray, body_rotation: np.ndarray, body_mass: np.ndarray,
                       body_inertia: np.ndarray, fps: float) -> np.ndarray:
     """[T, 3] the point of the floor (z = 0) about which the floor's push has no horizontal moment, for the robot to
     move as the clip says; NaN where it would have to pull (the robot falls faster than gravity) and along clips
     too short to differentiate. Arguments as `centroidal_angular_momentum`."""
-    com = np.einsum("tbi,b->ti", body_com, body_mass) / body_mass.sum()
     force = body_mass.sum() * (_derivative(com, fps, 2) + [0.0, 0.0, GRAVITY])  # the floor's push
-    torque = _derivative(centroidal_angular_momentum(body_com, body_rotation, body_mass, body_inertia, fps), fps, 1)
+    momentum = centroidal_angular_momentum(com, body_com, body_rotation, body_mass, body_inertia, fps)
+    torque = _derivative(momentum, fps, 1)
     push = np.where(force[:, 2] > 1e-3 * body_mass.sum() * GRAVITY, force[:, 2], np.nan)
     x = com[:, 0] - (torque[:, 1] + com[:, 2] * force[:, 0]) / push
     y = com[:, 1] + (torque[:, 0] - com[:, 2] * force[:, 1]) / push

@@ -127,8 +127,8 @@ class Retargeter:
                 raise InputError(f"{item.human.source}: the retargeting solve diverged (non-finite joint angles); "
                                  "the weights in the config (configs/retarget.py) are likely out of range")
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
-            zmp = balance.zero_moment_point(solved.body_com[frames], solved.body_rotation[frames], tree.body_mass,
-                                            tree.body_inertia, item.human.fps)
+            zmp = balance.zero_moment_point(solved.com[frames], solved.body_com[frames], solved.body_rotation[frames],
+                                            tree.body_mass, tree.body_inertia, item.human.fps)
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
                 qpos, keypoints, points_clip[:, points_info.sole], points_clip[:, points_info.corners],
