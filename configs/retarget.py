@@ -35,6 +35,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
     config.balance.flat_feet_only = True  # a foot on its toe tip alone does not count as support
 
+    # Dynamic balance: the upper body's targets shifted so the zero-moment point (where the floor must push) stays
+    # over the feet, solved again `iterations` times (`retarget.balance.zmp_shift`; 0 turns it off).
+    config.dynamic_balance = ml_collections.ConfigDict()
+    config.dynamic_balance.iterations = 0
+    config.dynamic_balance.margin = 0.02  # m inside the support polygon
+    config.dynamic_balance.max_step = 0.15  # m: the largest move of the centre of mass asked in one iteration
+    config.dynamic_balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
+
     config.contact = ml_collections.ConfigDict()
     config.contact.height_margin = 0.05  # m above the joint's resting height
     config.contact.max_speed = 0.3  # m/s

@@ -106,6 +106,9 @@ def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):
     paths = evaluate.write_report(report, tmp_path)
     text = paths["text"].read_text()
     assert "OVERALL" in text and "jitter" in text
+    # The reference's own feasibility beside the policy's figures: standing and waving never push outside the feet.
+    assert "reference_zmp_off_s" in text.splitlines()[0]
+    assert [report.per_clip[name]["reference_zmp_off_s"] for name in ("still", "wave")] == [0.0, 0.0]
     saved = np.load(paths["rollout:wave"])
     assert saved["qpos"].shape == (int(env.motion_lib.lengths[1]), constants.QPOS_SIZE)
     assert paths["noise_plot"].stat().st_size > 0

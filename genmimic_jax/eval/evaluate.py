@@ -32,6 +32,7 @@ from genmimic_jax.envs.motion_lib import MotionLib, resampled_length
 from genmimic_jax.envs.tracking import TrackingEnv, termination_config
 from genmimic_jax.eval import metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
+from genmimic_jax.retarget import report as retarget_report
 from genmimic_jax.rl import env_factory
 from genmimic_jax.rl.policy import SavedPolicy, check_observation
 from genmimic_jax.viz import plots
@@ -49,7 +50,8 @@ class Report:
 
     Attributes:
       clip_names: one per clip, in the order given.
-      per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none).
+      per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none) and
+        'reference_zmp_off_s' (`reference_zmp_off_s`).
       overall: `metrics.summarize` of the clean run.
       noise: one entry per corruption level and noise seed: {'corruption', 'severity', 'seed', 'overall',
         'per_clip'}, level by level (`noise_over_seeds` gives each level's spread over its seeds).
@@ -138,6 +140,13 @@ def score(rollout: Rollout, lib: MotionLib, clip_names: Sequence[str],
     return out
 
 
+def reference_zmp_off_s(clip) -> float:
+    """The longest stretch (s) in which a reference clip (qpos [T, 36], fps) asks the floor to push outside the G1's
+    feet (the retarget report's `zmp off s`): there no policy can follow it exactly."""
+    dynamic = retarget_report.trajectory_balance(clip.qpos, float(clip.fps))["dynamic_balance"]
+    return dynamic["longest_off_balance_s"]
+
+
 def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], backend: str = "mujoco",
              success_threshold: float = 0.2, noise_levels: Sequence[tuple[str, float]] = (),
              noise_seeds: Sequence[int] = (0,), threads: int = 2, max_robot_frames: int = DEFAULT_MAX_ROBOT_FRAMES,
@@ -184,6 +193,8 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         lib = env.motion_lib
         group = ClipGroup(clip_names=names, rollout=evaluator(), motion_lib=lib)
         per_clip.update(score(group.rollout, lib, names, success_threshold))
+        for i, name in zip(indices, names):
+            per_clip[name]["reference_zmp_off_s"] = reference_zmp_off_s(clips[i])
         for scored, (corruption, severity, seed) in zip(noisy, noise_runs):
             run = evaluator(corrupt_goals(lib, corruption, severity, seed, indices))
             scored.update(score(run, lib, names, success_threshold))

@@ -16,6 +16,8 @@ GROUPS = ("end_effector", "upper", "lower")
 # Per-clip metric keys averaged over clips in `summarize` (success is reported as a rate).
 AVERAGED_KEYS = ("mpjpe_mm", "root_relative_mpjpe_mm", "end_effector_mm", "upper_mm", "lower_mm",
                  "velocity_error_mm_s", "joint_error_rad")
+# Figures of the reference clip itself, shown beside the policy's (`evaluate.reference_zmp_off_s`).
+REFERENCE_KEYS = ("reference_zmp_off_s",)
 
 
 def keypoint_distances(sim: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -113,11 +115,12 @@ def summarize(per_clip: Sequence[Mapping[str, float]]) -> dict[str, float]:
 
 def format_table(per_clip: Mapping[str, Mapping[str, float]], overall: Mapping[str, float]) -> str:
     """A plain-text table: one row per clip, then the overall row."""
-    columns = ("success", "frames") + AVERAGED_KEYS
+    extra = tuple(key for key in REFERENCE_KEYS if all(key in metrics for metrics in per_clip.values()))
+    columns = ("success", "frames") + AVERAGED_KEYS + extra
     headers = ("clip",) + columns
     rows = [[name] + [f"{metrics[c]:.4g}" for c in columns] for name, metrics in per_clip.items()]
-    overall_row = dict(overall, success=overall["success_rate"] / 100.0, frames=float("nan"))
-    rows.append(["OVERALL"] + [f"{overall_row[c]:.4g}" if c != "frames" else "-" for c in columns])
+    overall_row = dict(overall, success=overall["success_rate"] / 100.0)
+    rows.append(["OVERALL"] + [f"{overall_row[c]:.4g}" if c in overall_row else "-" for c in columns])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
     lines.append("  ".join("-" * w for w in widths))

@@ -17,7 +17,7 @@ high kicks: 0.8 s each, up to 0.3-0.9 m out of the stance foot) from those it ca
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import linalg, ndimage, signal
 
 from genmimic_jax.robot.g1 import constants
 
@@ -186,3 +186,48 @@ def zero_moment_point(com: np.ndarray, body_com: np.ndarray, body_rotation: np.n
     x = com[:, 0] - (torque[:, 1] + com[:, 2] * force[:, 0]) / push
     y = com[:, 1] + (torque[:, 0] - com[:, 2] * force[:, 1]) / push
     return np.stack([x, y, np.zeros_like(x)], -1)
+
+
+def zmp_shift(com: np.ndarray, zmp: np.ndarray, corners: np.ndarray, fps: float, margin: float, max_step: float,
+              gain: float) -> np.ndarray:
+    """[T, K, 3] horizontal shifts of the keypoint targets that move a clip's zero-moment point (`zero_moment_point`)
+    into its support polygon, by moving its centre of mass (a dynamics filter in the manner of Nakaoka et al.'s
+    dancing HRP-2).
+
+    In the cart-table model the zero-moment point is p = c - (h / g) c'' (c: the horizontal centre of mass, h its
+    height), so moving the centre of mass by d moves the point by d - (h / g) d''. The point's wanted move (to `margin`
+    metres inside the polygon where it is outside, 0 inside or without support) gives d by one banded solve along
+    the clip: a smoothing of the wanted move over sqrt(h / g) ~ 0.26 s, so a short excursion asks a smaller, earlier
+    and later, move of the body (it shifts the point by accelerating the centre of mass). d is capped at `max_step`
+    metres; the trunk, arms and hips move `gain` times d, the knees half and the feet not at all (`SHIFT_SHARE`).
+    The centre of mass does not follow its targets exactly and the angular momentum changes with the pose, so a
+    caller solves again and repeats with the new point, adding up the shifts (`Retargeter.solve`).
+
+    Args:
+      com: [T, 3] the solved clip's centre of mass; zmp: [T, 3] its zero-moment point.
+      corners: [T, 2, 4, 3] its foot corners.
+      fps: the clip's frame rate.
+      margin: metres inside the polygon.
+      max_step: the largest move of the centre of mass (m) asked at once.
+      gain: the upper body's move per metre of centre-of-mass move.
+    """
+    shifts = np.zeros((len(com), len(SHIFT_SHARE), 3), np.float32)
+    offset = support_offset(zmp, corners)
+    length = np.linalg.norm(offset, axis=-1, keepdims=True)
+    wanted = np.where(length > 0, offset * (1.0 + margin / np.maximum(length, 1e-9)), 0.0)
+    wanted = np.nan_to_num(wanted, nan=0.0)
+    if not wanted.any() or len(com) < 3:
+        return shifts
+    stiffness = np.clip(com[:, 2], 0.0, None) / GRAVITY * fps**2  # (h / g) / dt^2 per frame
+    # d_t - k_t (d_{t+1} - 2 d_t + d_{t-1}) = wanted_t, the ends reflected (d_{-1} = d_1): a tridiagonal system.
+    upper, lower = -stiffness.copy(), -stiffness.copy()
+    upper[0], lower[-1] = -2.0 * stiffness[0], -2.0 * stiffness[-1]
+    bands = np.zeros((3, len(com)))
+    bands[0, 1:] = upper[:-1]
+    bands[1] = 1.0 + 2.0 * stiffness
+    bands[2, :-1] = lower[1:]
+    move = linalg.solve_banded((1, 1), bands, wanted)
+    size = np.linalg.norm(move, axis=-1, keepdims=True)
+    move = move * np.minimum(1.0, max_step / np.maximum(size, 1e-9))
+    shifts[..., :2] = gain * move[:, None, :] * SHIFT_SHARE[None, :, None]
+    return shifts

@@ -626,6 +626,17 @@ def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[s
     return problem, init, slices
 
 
+@jax.jit
+def bodies_of_trajectory(qpos: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The points [T, P, 3], centre of mass [T, 3], bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3] of
+    a robot trajectory qpos [T, 36] (as `solve` returns them with its solution)."""
+    qpos = jnp.asarray(qpos, jnp.float32)
+    frames = body_frames(Solution(qpos[:, :3], kinematics.quat_to_matrix(qpos[:, 3:7]), qpos[:, 7:]))
+    tree = kinematics.g1_tree()
+    return (world_points(frames), kinematics.center_of_mass(tree, frames), kinematics.body_centers(tree, frames),
+            frames.rotation)
+
+
 def to_qpos(solution: Solution) -> jax.Array:
     """qpos [T, 36] (root position, wxyz quaternion, joints) of a solution."""
     quat = kinematics.matrix_to_quat(solution.root_rot)

@@ -79,8 +79,9 @@ class Retargeter:
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.weights = weights_from_config(config)
-        for name, value in config.balance.items():
-            limits.check_range(f"config.balance.{name}", "value", value, 0.0, 1e3, error_type=InputError)
+        for block in ("balance", "dynamic_balance"):
+            for name, value in config[block].items():
+                limits.check_range(f"config.{block}.{name}", "value", value, 0.0, 1e3, error_type=InputError)
         self.scales = scale_fit.ScaleCache(config.scale_cache_dir or None)
 
     def prepare(self, human: HumanMotion) -> Prepared:
@@ -98,23 +99,35 @@ class Retargeter:
 
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
         """Solves clips packed into one batch padded to `length` frames; solves it again with the upper body's targets
-        shifted over the feet where a clip holds a pose off balance (`config.balance`, `balance.hold_shift`)."""
+        shifted over the feet where a clip holds a pose off balance (`config.balance`, `balance.hold_shift`), then
+        `config.dynamic_balance.iterations` times more, each time shifted further to bring its zero-moment point over
+        the feet (`balance.zmp_shift`)."""
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
         compiled = self.compile(length)
 
-        def solve(problem: optimize.Problem) -> Solved:
-            outputs = compiled(problem, init, self.weights, max_step=np.float32(self.config.max_step))
+        def solve(shift: np.ndarray) -> Solved:
+            outputs = compiled(problem._replace(targets=problem.targets + shift), init, self.weights,
+                               max_step=np.float32(self.config.max_step))
             return Solved(*map(np.asarray, outputs), slices)
 
-        solved = solve(problem)
         shift = np.zeros_like(problem.targets)
+        solved = solve(shift)
         corners = optimize.tracked_points().corners
         for item, frames in zip(prepared, slices):
             shift[frames] = balance.hold_shift(solved.com[frames], solved.points[frames][:, corners], item.human.fps,
                                                **self.config.balance)
-        if not shift.any():
-            return solved
-        return solve(problem._replace(targets=problem.targets + shift))
+        if shift.any():
+            solved = solve(shift)
+        tree, dynamic = kinematics.g1_tree(), self.config.dynamic_balance
+        for _ in range(dynamic.iterations):
+            for item, frames in zip(prepared, slices):
+                zmp = balance.zero_moment_point(solved.com[frames], solved.body_com[frames],
+                                                solved.body_rotation[frames], tree.body_mass, tree.body_inertia,
+                                                item.human.fps)
+                shift[frames] += balance.zmp_shift(solved.com[frames], zmp, solved.points[frames][:, corners],
+                                                   item.human.fps, dynamic.margin, dynamic.max_step, dynamic.gain)
+            solved = solve(shift)
+        return solved
 
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:

@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from genmimic_jax.human.motion import HumanMotion
 from genmimic_jax.human.skeleton import JOINT_INDEX as H
-from genmimic_jax.retarget import balance
+from genmimic_jax.retarget import balance, kinematics, optimize
 from genmimic_jax.robot.g1 import constants
 
 K = constants.KEYPOINT_INDEX
@@ -131,6 +131,21 @@ def quality_report(
         "balance": _balance(balance.com_outside_support(com, corners), fps, "com"),
         "dynamic_balance": _balance(balance.com_outside_support(zmp, corners), fps, "zmp"),
     }
+
+
+def trajectory_balance(qpos: np.ndarray, fps: float) -> dict[str, dict[str, float]]:
+    """The `balance` and `dynamic_balance` figures of `quality_report` for any G1 trajectory qpos [T, 36] at `fps`
+    (e.g. a reference as a tracker sees it). Padded to `optimize.bucket_length`, so clips of many lengths compile a
+    few times."""
+    qpos = np.asarray(qpos, np.float32)
+    length = optimize.bucket_length(len(qpos))
+    padded = np.concatenate([qpos, np.repeat(qpos[-1:], length - len(qpos), 0)])
+    points, com, body_com, rotation = (np.asarray(a)[:len(qpos)] for a in optimize.bodies_of_trajectory(padded))
+    tree = kinematics.g1_tree()
+    corners = points[:, optimize.tracked_points().corners]
+    zmp = balance.zero_moment_point(com, body_com, rotation, tree.body_mass, tree.body_inertia, fps)
+    return {"balance": _balance(balance.com_outside_support(com, corners), fps, "com"),
+            "dynamic_balance": _balance(balance.com_outside_support(zmp, corners), fps, "zmp")}
 
 
 def _balance(outside: np.ndarray, fps: float, point: str) -> dict[str, float]:
