@@ -1,8 +1,9 @@
 """Proximal policy optimisation with an asymmetric actor-critic and the left/right symmetry loss.
 
 `make_ppo(config, env)` is the learner as a pure `init`/`update` pair (`algorithm.Algorithm`), which
-`runner.run` trains in jitted chunks of updates with checkpoints. One update: a `lax.scan` rollout, GAE, then epochs of shuffled minibatches of clipped-surrogate
-PPO (+ value loss, entropy bonus, symmetry terms), then the observation statistics update.
+`runner.run` trains in jitted chunks of updates with checkpoints. One update: a `lax.scan` rollout, GAE, then epochs
+of shuffled minibatches of clipped-surrogate PPO (+ value loss, entropy bonus, symmetry terms), then the observation
+statistics update.
 """
 
 from collections.abc import Callable

@@ -5,8 +5,8 @@ sinusoidal goal trajectory. It is the fast fixture for the learning code: the sa
 `reset`/`step` over a `brax.envs.base.State`, the same observation dict
 (`'actor'`, `'privileged'`), done/truncation with auto-reset, per-term reward metrics (same
 reward convention), the `keypoint_error` metric and mirror maps as
-`genmimic_jax.envs.tracking.TrackingEnv`, but PPO learns it in about a minute on a CPU. Mirroring flips y (and the lateral force) and swaps the arms, whose roll
-angles change sign.
+`genmimic_jax.envs.tracking.TrackingEnv`, but PPO learns it in about a minute on a CPU. Mirroring flips y (and the
+lateral force) and swaps the arms, whose roll angles change sign.
 """
 
 import jax
@@ -130,8 +130,8 @@ class ToyTrackingEnv:
         info["truncation"] = truncated.astype(jnp.float32)
         metrics = {f"reward/{name}": value for name, value in weighted.items()}
         metrics["keypoint_error"] = error  # the point's distance to its goal
-        stepped = State(pipeline_state=None, obs=self._obs(info), reward=sum(weighted.values()), done=done, metrics=metrics,
-                        info=info)
+        stepped = State(pipeline_state=None, obs=self._obs(info), reward=sum(weighted.values()), done=done,
+                        metrics=metrics, info=info)
         fresh = self._reset_one(info["rng"])
         # Auto-reset: a finished env continues from a fresh episode but reports this step's outcome.
         fresh_info = dict(fresh.info, truncation=info["truncation"])
