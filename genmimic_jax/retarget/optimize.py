@@ -542,10 +542,15 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
 
     no_anchor = jnp.full(problem.planted.shape[:2] + (2,), jnp.nan)
     solution, _ = jax.lax.fori_loop(0, track_iterations + contact_iterations, body, (init, no_anchor))
-    frames = body_frames(solution)
+    return (to_qpos(solution), *_bodies(body_frames(solution)))
+
+
+def _bodies(frames: kinematics.Frames) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The points [T, P, 3], centre of mass [T, 3], and bodies' centres of mass [T, B, 3] and orientations
+    [T, B, 3, 3] of body frames."""
     tree = kinematics.g1_tree()
-    return (to_qpos(solution), world_points(frames), kinematics.center_of_mass(tree, frames),
-            kinematics.body_centers(tree, frames), frames.rotation)
+    return (world_points(frames), kinematics.center_of_mass(tree, frames), kinematics.body_centers(tree, frames),
+            frames.rotation)
 
 
 def _weight_shapes() -> Weights:
@@ -631,10 +636,7 @@ def bodies_of_trajectory(qpos: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     """The points [T, P, 3], centre of mass [T, 3], bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3] of
     a robot trajectory qpos [T, 36] (as `solve` returns them with its solution)."""
     qpos = jnp.asarray(qpos, jnp.float32)
-    frames = body_frames(Solution(qpos[:, :3], kinematics.quat_to_matrix(qpos[:, 3:7]), qpos[:, 7:]))
-    tree = kinematics.g1_tree()
-    return (world_points(frames), kinematics.center_of_mass(tree, frames), kinematics.body_centers(tree, frames),
-            frames.rotation)
+    return _bodies(body_frames(Solution(qpos[:, :3], kinematics.quat_to_matrix(qpos[:, 3:7]), qpos[:, 7:])))
 
 
 def to_qpos(solution: Solution) -> jax.Array:

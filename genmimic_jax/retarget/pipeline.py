@@ -68,6 +68,12 @@ class Solved:
     body_rotation: np.ndarray
     slices: list[slice]
 
+    def zero_moment_point(self, frames: slice, fps: float) -> np.ndarray:
+        """[len(frames), 3] the zero-moment point (`balance.zero_moment_point`) of one clip's frames."""
+        tree = kinematics.g1_tree()
+        return balance.zero_moment_point(self.com[frames], self.body_com[frames], self.body_rotation[frames],
+                                         tree.body_mass, tree.body_inertia, fps)
+
 
 class Retargeter:
     """Retargets batches of human motions with one config.
@@ -118,12 +124,10 @@ class Retargeter:
                                                **self.config.balance)
         if shift.any():
             solved = solve(shift)
-        tree, dynamic = kinematics.g1_tree(), self.config.dynamic_balance
+        dynamic = self.config.dynamic_balance
         for _ in range(dynamic.iterations):
             for item, frames in zip(prepared, slices):
-                zmp = balance.zero_moment_point(solved.com[frames], solved.body_com[frames],
-                                                solved.body_rotation[frames], tree.body_mass, tree.body_inertia,
-                                                item.human.fps)
+                zmp = solved.zero_moment_point(frames, item.human.fps)
                 shift[frames] += balance.zmp_shift(solved.com[frames], zmp, solved.points[frames][:, corners],
                                                    item.human.fps, dynamic.margin, dynamic.max_step, dynamic.gain)
             solved = solve(shift)
@@ -132,7 +136,7 @@ class Retargeter:
     @staticmethod
     def finish(prepared: list[Prepared], solved: Solved) -> list[Retargeted]:
         """The retargeted clips and their quality reports from a solved batch (numpy only)."""
-        points_info, tree = optimize.tracked_points(), kinematics.g1_tree()
+        points_info = optimize.tracked_points()
         results = []
         for item, frames in zip(prepared, solved.slices):
             qpos, points_clip = solved.qpos[frames], solved.points[frames]
@@ -140,8 +144,7 @@ class Retargeter:
                 raise InputError(f"{item.human.source}: the retargeting solve diverged (non-finite joint angles); "
                                  "the weights in the config (configs/retarget.py) are likely out of range")
             keypoints = points_clip[:, :len(constants.KEYPOINT_NAMES)]
-            zmp = balance.zero_moment_point(solved.com[frames], solved.body_com[frames], solved.body_rotation[frames],
-                                            tree.body_mass, tree.body_inertia, item.human.fps)
+            zmp = solved.zero_moment_point(frames, item.human.fps)
             quality = report.quality_report(
                 item.human, item.clip.targets, item.clip.target_valid, item.clip.pelvis_rotation, item.clip.planted,
                 qpos, keypoints, points_clip[:, points_info.sole], points_clip[:, points_info.corners],

@@ -128,8 +128,7 @@ def quality_report(
         "foot_penetration_mm": float(max(-lowest, 0.0)),
         "limb_direction_deg": {**limb_angles, "mean": _mean(np.array(list(limb_angles.values())))},
         "heading_error_deg": float(np.degrees(np.abs(heading_error)).mean()),
-        "balance": _balance(balance.com_outside_support(com, corners), fps, "com"),
-        "dynamic_balance": _balance(balance.com_outside_support(zmp, corners), fps, "zmp"),
+        **_balance_figures(com, zmp, corners, fps),
     }
 
 
@@ -144,6 +143,11 @@ def trajectory_balance(qpos: np.ndarray, fps: float) -> dict[str, dict[str, floa
     tree = kinematics.g1_tree()
     corners = points[:, optimize.tracked_points().corners]
     zmp = balance.zero_moment_point(com, body_com, rotation, tree.body_mass, tree.body_inertia, fps)
+    return _balance_figures(com, zmp, corners, fps)
+
+
+def _balance_figures(com: np.ndarray, zmp: np.ndarray, corners: np.ndarray, fps: float) -> dict[str, dict[str, float]]:
+    """The centre of mass ('balance') and the zero-moment point ('dynamic_balance') against the feet (`_balance`)."""
     return {"balance": _balance(balance.com_outside_support(com, corners), fps, "com"),
             "dynamic_balance": _balance(balance.com_outside_support(zmp, corners), fps, "zmp")}
 
