@@ -45,6 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.dynamic_balance.margin = 0.02  # m inside the support polygon
     config.dynamic_balance.max_step = 0.15  # m: the largest move of the centre of mass asked in one iteration
     config.dynamic_balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
+    # Tracking iterations of each re-solve, which starts from the previous solution (the contact iterations stay)
+    config.dynamic_balance.track_iterations = 1
 
     config.contact = ml_collections.ConfigDict()
     config.contact.height_margin = 0.05  # m above the joint's resting height

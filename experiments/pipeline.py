@@ -188,7 +188,7 @@ def run(config, overwrite: bool = False) -> dict:
 
     stages.begin("ingest", "the human motion as a canonical SMPL-24 keypoint motion")
     source = _input_motion(config, output_dir)
-    name = evaluate.safe_name(source.name)
+    name = evaluate.safe_name(source.stem)
     check_outputs(config, output_dir, name, source, overwrite)
     human_path = output_dir / "human" / f"{name}.npz"
     options = config.ingest

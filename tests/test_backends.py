@@ -9,6 +9,7 @@ import pytest
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import observations
 from genmimic_jax.eval import evaluate, metrics
+from genmimic_jax.errors import InputError
 from genmimic_jax.eval.rollout import Evaluator
 from genmimic_jax.rl.policy import PolicyLoadError
 from genmimic_jax.robot.g1 import constants
@@ -106,9 +107,11 @@ def test_evaluate_writes_the_report(setup, mujoco_evaluator, tmp_path):
     paths = evaluate.write_report(report, tmp_path)
     text = paths["text"].read_text()
     assert "OVERALL" in text and "jitter" in text
-    # The reference's own feasibility beside the policy's figures: standing and waving never push outside the feet.
-    assert "reference_zmp_off_s" in text.splitlines()[0]
-    assert [report.per_clip[name]["reference_zmp_off_s"] for name in ("still", "wave")] == [0.0, 0.0]
+    # The reference's own feasibility beside the policy's figures: standing and waving never push outside the feet
+    # nor ask a motor for more than its limit.
+    for key in ("reference_zmp_off_s", "reference_torque_over_s"):
+        assert key in text.splitlines()[0]
+        assert [report.per_clip[name][key] for name in ("still", "wave")] == [0.0, 0.0]
     saved = np.load(paths["rollout:wave"])
     assert saved["qpos"].shape == (int(env.motion_lib.lengths[1]), constants.QPOS_SIZE)
     assert paths["noise_plot"].stat().st_size > 0
@@ -217,8 +220,12 @@ def test_evaluation_judges_every_run_by_the_default_failure_limits():
 
 def test_clip_names_keep_their_folders_in_output_paths(tmp_path):
     """A dataset's clips are named by relative path: equal file names in two folders must not share a rollout."""
-    paths = evaluate.report_paths(tmp_path, ["CMU/01/walk", "KIT/3/walk", "jump.npz", "../../etc/x y", "/abs/z"])
+    paths = evaluate.report_paths(tmp_path, ["CMU/01/walk", "KIT/3/walk", "jump_1.0x", "jump_1.5x", "../../etc/x y",
+                                             "/abs/z"])
     rollouts = sorted(path.relative_to(tmp_path / "rollouts").as_posix() for path, kind in paths.values()
                       if kind == "rollout")
-    assert rollouts == ["CMU/01/walk.npz", "KIT/3/walk.npz", "abs/z.npz", "etc/x_y.npz", "jump.npz"]
-    assert evaluate.safe_name("walk.bvh") == "walk" and evaluate.safe_name("..") == "clip"
+    assert rollouts == ["CMU/01/walk.npz", "KIT/3/walk.npz", "abs/z.npz", "etc/x_y.npz", "jump_1.0x.npz",
+                        "jump_1.5x.npz"]
+    assert evaluate.safe_name("..") == "clip"
+    with pytest.raises(InputError, match="'a b' and 'a_b' would share the rollout file rollouts/a_b.npz"):
+        evaluate.report_paths(tmp_path, ["a b", "a_b"])

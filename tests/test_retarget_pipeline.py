@@ -112,6 +112,28 @@ def test_retarget_tracks_and_keeps_feet_planted(retargeter, robot_as_human):
     np.testing.assert_allclose(np.linalg.norm(result.motion.qpos[:, 3:7], axis=-1), 1.0, atol=1e-5)
 
 
+def test_a_solve_started_from_a_solution_stays_there(retargeter, robot_as_human):
+    """Dynamic balance re-solves from the previous solution (`optimize.solution_of_qpos`) with one tracking
+    iteration: unchanged targets leave the solution (nearly) where it was; from the initial guess the same
+    iterations end further off."""
+    _, human = robot_as_human
+    prepared = [retargeter.prepare(human)]
+    length = optimize.bucket_length(human.num_frames, retargeter.config.min_bucket)
+    problem, init, _ = optimize.pack([p.clip for p in prepared], length)
+    solved = retargeter.solve(prepared, length)
+    frames = slice(0, human.num_frames)
+
+    def keypoints_after_one_iteration(start):
+        compiled = retargeter.compile(length, track_iterations=1)
+        points = compiled(problem, start, retargeter.weights, max_step=np.float32(retargeter.config.max_step))[1]
+        return np.asarray(points)[frames]
+
+    warm = np.linalg.norm(keypoints_after_one_iteration(optimize.solution_of_qpos(solved.qpos))
+                          - solved.points[frames], axis=-1)
+    cold = np.linalg.norm(keypoints_after_one_iteration(init) - solved.points[frames], axis=-1)
+    assert warm.mean() < 0.002 < cold.mean() and warm.max() < 0.015 < cold.max()  # ~1 / 3.5 mm, ~8 / 27 mm
+
+
 def test_balance_measures_the_centre_of_mass_against_the_feet_on_the_floor():
     foot = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0], [0.0, 0.1, 0.0], [0.2, 0.1, 0.0]])
     standing = np.stack([foot, foot + [0.0, 0.3, 0.2]])  # the right foot 0.2 m up: stands on the left one

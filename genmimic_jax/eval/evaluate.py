@@ -28,9 +28,10 @@ import ml_collections
 import numpy as np
 
 from genmimic_jax import files
+from genmimic_jax.errors import InputError
 from genmimic_jax.envs.motion_lib import MotionLib, resampled_length
 from genmimic_jax.envs.tracking import TrackingEnv, termination_config
-from genmimic_jax.eval import metrics, noise
+from genmimic_jax.eval import feasibility, metrics, noise
 from genmimic_jax.eval.rollout import Evaluator, Rollout
 from genmimic_jax.retarget import report as retarget_report
 from genmimic_jax.rl import env_factory
@@ -51,7 +52,8 @@ class Report:
     Attributes:
       clip_names: one per clip, in the order given.
       per_clip: clip name -> metrics (see `metrics.clip_metrics`) plus 'failure' (what ended it, '' for none) and
-        'reference_zmp_off_s' (`reference_zmp_off_s`).
+        'reference_zmp_off_s' (`reference_zmp_off_s`) and 'reference_torque_over_s'
+        (`feasibility.torque_over_limit_s`).
       overall: `metrics.summarize` of the clean run.
       noise: one entry per corruption level and noise seed: {'corruption', 'severity', 'seed', 'overall',
         'per_clip'}, level by level (`noise_over_seeds` gives each level's spread over its seeds).
@@ -195,6 +197,8 @@ def evaluate(saved: SavedPolicy, clips: Sequence, clip_names: Sequence[str], bac
         per_clip.update(score(group.rollout, lib, names, success_threshold))
         for i, name in zip(indices, names):
             per_clip[name]["reference_zmp_off_s"] = reference_zmp_off_s(clips[i])
+            per_clip[name]["reference_torque_over_s"] = feasibility.torque_over_limit_s(clips[i].qpos,
+                                                                                       float(clips[i].fps))
         for scored, (corruption, severity, seed) in zip(noisy, noise_runs):
             run = evaluator(corrupt_goals(lib, corruption, severity, seed, indices))
             scored.update(score(run, lib, names, success_threshold))
@@ -229,12 +233,11 @@ def _json_ready(value):
 
 
 def safe_name(name: str) -> str:
-    """A file-name-safe relative path for a clip name: each folder of a nested name kept (`CMU/01/01_01_poses`, as
-    `load_robot_motions` names a dataset's clips, so equal file names in two folders stay apart), the last part's
-    suffix dropped, anything but letters, digits, `_`, `.` and `-` replaced, and no part that climbs out."""
+    """A file-name-safe relative path for a clip name (names carry no file suffix, so a dot in one is kept:
+    `walk_1.5x` and `walk_1.0x` stay apart): each folder of a nested name kept (`CMU/01/01_01_poses`, as
+    `load_robot_motions` names a dataset's clips, so equal file names in two folders stay apart), anything but
+    letters, digits, `_`, `.` and `-` replaced, and no part that climbs out."""
     parts = [part for part in pathlib.PurePosixPath(name.replace("\\", "/")).parts if part not in ("/", ".", "..")]
-    if parts:
-        parts[-1] = pathlib.PurePosixPath(parts[-1]).stem or parts[-1]
     cleaned = [re.sub(r"[^A-Za-z0-9_.-]+", "_", part).lstrip(".") for part in parts]
     return "/".join(part for part in cleaned if part) or "clip"
 
@@ -287,8 +290,13 @@ def report_paths(output_dir: str | os.PathLike, clip_names: list[str]) -> dict[s
     """The files `write_report` writes (name -> (path, kind)), plots aside; check them before evaluating."""
     output_dir = pathlib.Path(output_dir)
     paths = {"json": (output_dir / "report.json", "json"), "text": (output_dir / "report.txt", "text")}
+    owners: dict[str, str] = {}
     for name in clip_names:
-        paths[f"rollout:{name}"] = (output_dir / "rollouts" / f"{safe_name(name)}.npz", "rollout")
+        file = safe_name(name)
+        if owners.setdefault(file, name) != name:
+            raise InputError(f"clips {owners[file]!r} and {name!r} would share the rollout file rollouts/{file}.npz; "
+                             f"rename one")
+        paths[f"rollout:{name}"] = (output_dir / "rollouts" / f"{file}.npz", "rollout")
     return paths
 
 

@@ -16,8 +16,9 @@ GROUPS = ("end_effector", "upper", "lower")
 # Per-clip metric keys averaged over clips in `summarize` (success is reported as a rate).
 AVERAGED_KEYS = ("mpjpe_mm", "root_relative_mpjpe_mm", "end_effector_mm", "upper_mm", "lower_mm",
                  "velocity_error_mm_s", "joint_error_rad")
-# Figures of the reference clip itself, shown beside the policy's (`evaluate.reference_zmp_off_s`).
-REFERENCE_KEYS = ("reference_zmp_off_s",)
+# Figures of the reference clip itself, shown beside the policy's (`evaluate.reference_zmp_off_s`,
+# `feasibility.torque_over_limit_s`).
+REFERENCE_KEYS = ("reference_zmp_off_s", "reference_torque_over_s")
 
 
 def keypoint_distances(sim: np.ndarray, goal: np.ndarray) -> np.ndarray:

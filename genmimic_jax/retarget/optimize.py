@@ -631,12 +631,17 @@ def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[s
     return problem, init, slices
 
 
+def solution_of_qpos(qpos: jax.Array) -> Solution:
+    """The solver's variables for a robot trajectory qpos [T, 36] (e.g. to start a solve from a solved batch)."""
+    qpos = jnp.asarray(qpos, jnp.float32)
+    return Solution(qpos[:, :3], kinematics.quat_to_matrix(qpos[:, 3:7]), qpos[:, 7:])
+
+
 @jax.jit
 def bodies_of_trajectory(qpos: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """The points [T, P, 3], centre of mass [T, 3], bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3] of
     a robot trajectory qpos [T, 36] (as `solve` returns them with its solution)."""
-    qpos = jnp.asarray(qpos, jnp.float32)
-    return _bodies(body_frames(Solution(qpos[:, :3], kinematics.quat_to_matrix(qpos[:, 3:7]), qpos[:, 7:])))
+    return _bodies(body_frames(solution_of_qpos(qpos)))
 
 
 def to_qpos(solution: Solution) -> jax.Array:

@@ -97,23 +97,26 @@ class Retargeter:
         clip = optimize.ClipInput(targets.positions, targets.valid, targets.pelvis_rotation, planted, human.fps)
         return Prepared(human, clip)
 
-    def compile(self, length: int) -> jax.stages.Compiled:
-        """The solver for batches padded to `length` frames (compiled once per process, length and iterations)."""
+    def compile(self, length: int, track_iterations: int | None = None) -> jax.stages.Compiled:
+        """The solver for batches padded to `length` frames (compiled once per process, length and iterations);
+        `track_iterations` defaults to the config's."""
         config = self.config
-        return optimize.compiled_solve(length, config.track_iterations, config.contact_iterations,
-                                       config.cg_iterations, config.line_search)
+        track = config.track_iterations if track_iterations is None else track_iterations
+        return optimize.compiled_solve(length, track, config.contact_iterations, config.cg_iterations,
+                                       config.line_search)
 
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
         """Solves clips packed into one batch padded to `length` frames; solves it again with the upper body's targets
         shifted over the feet where a clip holds a pose off balance (`config.balance`, `balance.hold_shift`), then
         `config.dynamic_balance.iterations` times more, each time shifted further to bring its zero-moment point over
-        the feet (`balance.zmp_shift`)."""
+        the feet (`balance.zmp_shift`), starting from the previous solution with fewer tracking iterations
+        (`config.dynamic_balance.track_iterations`)."""
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
-        compiled = self.compile(length)
 
-        def solve(shift: np.ndarray) -> Solved:
-            outputs = compiled(problem._replace(targets=problem.targets + shift), init, self.weights,
-                               max_step=np.float32(self.config.max_step))
+        def solve(shift: np.ndarray, start: optimize.Solution = init, track_iterations: int | None = None) -> Solved:
+            outputs = self.compile(length, track_iterations)(
+                problem._replace(targets=problem.targets + shift), start, self.weights,
+                max_step=np.float32(self.config.max_step))
             return Solved(*map(np.asarray, outputs), slices)
 
         shift = np.zeros_like(problem.targets)
@@ -130,7 +133,7 @@ class Retargeter:
                 zmp = solved.zero_moment_point(frames, item.human.fps)
                 shift[frames] += balance.zmp_shift(solved.com[frames], zmp, solved.points[frames][:, corners],
                                                    item.human.fps, dynamic.margin, dynamic.max_step, dynamic.gain)
-            solved = solve(shift)
+            solved = solve(shift, optimize.solution_of_qpos(solved.qpos), dynamic.track_iterations)
         return solved
 
     @staticmethod
