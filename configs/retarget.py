@@ -37,15 +37,16 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Dynamic balance: the upper body's targets shifted so the zero-moment point (where the floor must push) stays
     # over the feet, solved again `iterations` times (`retarget.balance.zmp_shift`; 0 turns it off). 4 takes the shared
-    # kick's frames asking for a push outside the feet from 23% to 3% (dance: 49% to 14%) for 16 mm of pelvis error
-    # instead of 5 (dance: 54 instead of 27); a dance specialist trained on it stopped where the plain one did
-    # (benchmarks/RESULTS.md), so it is off by default.
+    # kick's frames asking for a push outside the feet from 23% to 2% (dance: 49% to 14%) for 16 mm of pelvis error
+    # instead of 5 (dance: 51 instead of 27), at 2.3-2.4x the retargeting time; a dance specialist trained on it
+    # stopped where the plain one did (benchmarks/RESULTS.md), so it is off by default.
     config.dynamic_balance = ml_collections.ConfigDict()
     config.dynamic_balance.iterations = 0
     config.dynamic_balance.margin = 0.02  # m inside the support polygon
     config.dynamic_balance.max_step = 0.15  # m: the largest move of the centre of mass asked in one iteration
     config.dynamic_balance.gain = 1.25  # upper-body move per metre of centre-of-mass move
-    # Tracking iterations of each re-solve, which starts from the previous solution (the contact iterations stay)
+    # Tracking iterations of each re-solve, which starts from the previous solution (the contact iterations stay):
+    # 1 gave the shared clips the same or smaller errors than re-solving from scratch, at 0.8x the time
     config.dynamic_balance.track_iterations = 1
 
     config.contact = ml_collections.ConfigDict()

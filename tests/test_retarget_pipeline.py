@@ -124,9 +124,7 @@ def test_a_solve_started_from_a_solution_stays_there(retargeter, robot_as_human)
     frames = slice(0, human.num_frames)
 
     def keypoints_after_one_iteration(start):
-        compiled = retargeter.compile(length, track_iterations=1)
-        points = compiled(problem, start, retargeter.weights, max_step=np.float32(retargeter.config.max_step))[1]
-        return np.asarray(points)[frames]
+        return retargeter.run_solver(length, problem, start, track_iterations=1)[1][frames]
 
     warm = np.linalg.norm(keypoints_after_one_iteration(optimize.solution_of_qpos(solved.qpos))
                           - solved.points[frames], axis=-1)

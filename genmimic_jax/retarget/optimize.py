@@ -522,7 +522,7 @@ def _sole_anchors(solution: Solution, problem: Problem) -> jax.Array:
     return jax.vmap(per_foot, in_axes=(1, 1, 1), out_axes=1)(sole_xy, run, planted)
 
 
-@functools.partial(jax.jit, static_argnames=("track_iterations", "contact_iterations", "cg_iterations", "line_search"))
+@functools.partial(jax.jit, static_argnames=("cg_iterations", "line_search"))
 def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: int = 4,
           contact_iterations: int = 3, cg_iterations: int = 8, max_step: float = 1.0,
           line_search: bool = False) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -530,7 +530,8 @@ def solve(problem: Problem, init: Solution, weights: Weights, track_iterations: 
     robot's centre of mass [T, 3], and its bodies' centres of mass [T, B, 3] and orientations [T, B, 3, 3] (for its
     momentum).
 
-    One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends.
+    One loop runs both stages (one compiled step): the sole anchors are taken when the tracking stage ends. The
+    iteration counts are traced, so one compilation serves a first solve and a shorter one from its solution.
     """
     step = functools.partial(_gauss_newton_step, problem=problem, weights=weights, cg_iterations=cg_iterations,
                              max_step=max_step, line_search=line_search)
@@ -564,14 +565,14 @@ def _weight_shapes() -> Weights:
 
 
 @functools.cache
-def compiled_solve(length: int, track_iterations: int, contact_iterations: int, cg_iterations: int,
-                   line_search: bool = False) -> jax.stages.Compiled:
+def compiled_solve(length: int, cg_iterations: int, line_search: bool = False) -> jax.stages.Compiled:
     """`solve` compiled for batches of `length` frames, once per process and arguments; call it as
-    `compiled(problem, init, weights, max_step=...)` (float32 arrays; weights and max_step are traced)."""
+    `compiled(problem, init, weights, track_iterations=np.int32(...), contact_iterations=np.int32(...),
+    max_step=np.float32(...))` (float32 arrays; weights, iteration counts and max_step are traced)."""
     problem, init, _ = pack([], length)
-    return solve.lower(problem, init, _weight_shapes(), track_iterations=track_iterations,
-                       contact_iterations=contact_iterations, cg_iterations=cg_iterations,
-                       max_step=np.float32(1.0), line_search=line_search).compile()
+    count = np.int32(0)
+    return solve.lower(problem, init, _weight_shapes(), track_iterations=count, contact_iterations=count,
+                       cg_iterations=cg_iterations, max_step=np.float32(1.0), line_search=line_search).compile()
 
 
 def bucket_length(num_frames: int, minimum: int = 64) -> int:
@@ -631,6 +632,7 @@ def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[s
     return problem, init, slices
 
 
+@jax.jit
 def solution_of_qpos(qpos: jax.Array) -> Solution:
     """The solver's variables for a robot trajectory qpos [T, 36] (e.g. to start a solve from a solved batch)."""
     qpos = jnp.asarray(qpos, jnp.float32)

@@ -97,13 +97,19 @@ class Retargeter:
         clip = optimize.ClipInput(targets.positions, targets.valid, targets.pelvis_rotation, planted, human.fps)
         return Prepared(human, clip)
 
-    def compile(self, length: int, track_iterations: int | None = None) -> jax.stages.Compiled:
-        """The solver for batches padded to `length` frames (compiled once per process, length and iterations);
-        `track_iterations` defaults to the config's."""
+    def compile(self, length: int) -> jax.stages.Compiled:
+        """The solver for batches padded to `length` frames (compiled once per process and length)."""
+        return optimize.compiled_solve(length, self.config.cg_iterations, self.config.line_search)
+
+    def run_solver(self, length: int, problem: optimize.Problem, start: optimize.Solution,
+                   track_iterations: int | None = None) -> tuple[np.ndarray, ...]:
+        """The compiled solver's outputs (numpy) from `start`; `track_iterations` defaults to the config's."""
         config = self.config
         track = config.track_iterations if track_iterations is None else track_iterations
-        return optimize.compiled_solve(length, track, config.contact_iterations, config.cg_iterations,
-                                       config.line_search)
+        outputs = self.compile(length)(problem, start, self.weights, track_iterations=np.int32(track),
+                                       contact_iterations=np.int32(config.contact_iterations),
+                                       max_step=np.float32(config.max_step))
+        return tuple(map(np.asarray, outputs))
 
     def solve(self, prepared: list[Prepared], length: int) -> Solved:
         """Solves clips packed into one batch padded to `length` frames; solves it again with the upper body's targets
@@ -114,10 +120,8 @@ class Retargeter:
         problem, init, slices = optimize.pack([p.clip for p in prepared], length)
 
         def solve(shift: np.ndarray, start: optimize.Solution = init, track_iterations: int | None = None) -> Solved:
-            outputs = self.compile(length, track_iterations)(
-                problem._replace(targets=problem.targets + shift), start, self.weights,
-                max_step=np.float32(self.config.max_step))
-            return Solved(*map(np.asarray, outputs), slices)
+            shifted = problem._replace(targets=problem.targets + shift)
+            return Solved(*self.run_solver(length, shifted, start, track_iterations), slices)
 
         shift = np.zeros_like(problem.targets)
         solved = solve(shift)
