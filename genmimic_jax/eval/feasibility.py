@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 from scipy.signal import savgol_filter
 
+from genmimic_jax.retarget import balance
 from genmimic_jax.robot.g1 import constants
 from genmimic_jax.robot.g1 import model as g1_model
 
@@ -72,5 +73,4 @@ def torque_ratios(qpos: np.ndarray, fps: float) -> np.ndarray:
 def torque_over_limit_s(qpos: np.ndarray, fps: float) -> float:
     """The longest stretch (s) in which playing qpos [T, 36] at `fps` asks a motor for more than its torque limit."""
     over = np.nan_to_num(torque_ratios(qpos, fps), nan=0.0).max(axis=1) > 1.0
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], over.astype(np.int8), [0]])))
-    return float((edges[1::2] - edges[::2]).max(initial=0) / fps)
+    return balance.longest_stretch_s(over, fps)

@@ -71,6 +71,12 @@ def com_outside_support(com: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return np.linalg.norm(support_offset(com, corners), axis=-1)
 
 
+def longest_stretch_s(frames: np.ndarray, fps: float) -> float:
+    """The longest run of True in frames [T] bool, in seconds."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], frames.astype(np.int8), [0]])))  # starts and ends of the runs
+    return float(np.max(edges[1::2] - edges[::2], initial=0) / fps)
+
+
 def held_off_balance(outside: np.ndarray, speed: np.ndarray, fps: float, hold_seconds: float, max_outside: float,
                      max_speed: float) -> np.ndarray:
     """[T] bool: the frames of stretches at least `hold_seconds` long with the centre of mass more than UNBALANCED

@@ -157,11 +157,9 @@ def _balance(outside: np.ndarray, fps: float, point: str) -> dict[str, float]:
     longest off-balance stretch (s) and the largest distance (mm)."""
     supported = np.isfinite(outside)
     off = supported & (outside > balance.UNBALANCED)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], off.astype(np.int8), [0]])))  # starts and ends of the runs
-    longest = int(np.max(edges[1::2] - edges[::2], initial=0))
     return {"supported_fraction": float(supported.mean()),
             "off_balance_fraction": float(off.sum() / max(supported.sum(), 1)),
-            "longest_off_balance_s": longest / fps,
+            "longest_off_balance_s": balance.longest_stretch_s(off, fps),
             f"max_{point}_outside_mm": float(np.max(outside[supported], initial=0.0) * 1000.0)}
 
 
