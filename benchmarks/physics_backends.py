@@ -104,7 +104,7 @@ def main(argv):
     rows = {"rollout (bare mujoco.rollout, the limit)": (0.0, _bare_rollout(mj_model, ctrl, config.substeps, threads))}
     for name in _BACKENDS.value:
         config.physics = name
-        backend = physics_backends.make(name, mj_model, config.substeps, threads)
+        backend = physics_backends.make(name, g1_model.load_spec(), config.substeps, threads)
         rows[f"{name} physics"] = _best(*_physics_only(backend, nominal, params, qpos, jnp.asarray(ctrl)))
         rows[f"{name} env"] = _best(*_env_steps(tracking.TrackingEnv(config, lib), steps))
     limit = control_steps / rows["rollout (bare mujoco.rollout, the limit)"][1]

@@ -61,7 +61,7 @@ def test_mujoco_back_end_equals_one_continuous_simulation(start):
     """Loading each robot's state into a worker's MjData per step loses nothing (warm start included)."""
     qpos, qvel, ctrl = start
     mj_model = g1_model.load_model()
-    backend = physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads=2)
+    backend = physics_backends.MujocoBackend(g1_model.load_spec(), SUBSTEPS, threads=2)
     _, physics = _rollout(backend, qpos, qvel, ctrl)
     index = physics_lib.ModelIndex.from_model(mj_model)
     for n in range(NUM_ROBOTS):
@@ -80,10 +80,38 @@ def test_mujoco_back_end_equals_one_continuous_simulation(start):
                                        rtol=1e-3, atol=1e-3, err_msg=field)
 
 
+def test_sensor_readings_equal_mujocos_own_arrays_where_robots_touch_the_floor_and_themselves():
+    """The back end reads sites, velocities, forces and contacts from sensors; they equal what MuJoCo's own arrays
+    give (`mujoco_output`) one control step after poses with random joints, feet on the floor and limbs crossed."""
+    mj_model = g1_model.load_model()
+    index = physics_lib.ModelIndex.from_model(mj_model)
+    rng = np.random.default_rng(0)
+    num = 48
+    qpos = np.tile(g1_model.default_qpos(), (num, 1))
+    low, high = mj_model.jnt_range[1:].T
+    qpos[:, 7:] = np.clip(qpos[:, 7:] + rng.normal(0.0, 0.6, (num, constants.NUM_JOINTS)), low, high)
+    qpos[:, 2] -= rng.uniform(0.0, 0.05, num)
+    qvel = rng.normal(0.0, 0.5, (num, constants.QVEL_SIZE))
+    ctrl = qpos[None, :, 7:] + 0.3 * rng.normal(size=(1, num, constants.NUM_JOINTS))
+    qpos, qvel, ctrl = (x.astype(np.float32) for x in (qpos, qvel, ctrl))
+    _, physics = _rollout(physics_backends.MujocoBackend(g1_model.load_spec(), SUBSTEPS, threads=2), qpos, qvel, ctrl)
+    expected = []
+    for n in range(num):
+        data = mujoco.MjData(mj_model)
+        data.qpos[:], data.qvel[:], data.ctrl[:] = qpos[n], qvel[n], ctrl[0, n]
+        mujoco.mj_step(mj_model, data, nstep=SUBSTEPS)
+        expected.append(physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index))
+    expected = jax.tree.map(lambda *rows: np.stack(rows), *expected)
+    assert (expected.self_contacts > 0).sum() >= 3 and (expected.foot_force > 1.0).all(axis=1).sum() >= 3
+    for field in ("keypoints", "keypoint_vel", "com", "feet", "feet_vel", "foot_force", "actuator_force",
+                  "self_contacts"):
+        np.testing.assert_allclose(np.asarray(getattr(physics, field)[0]), getattr(expected, field), rtol=1e-4,
+                                   atol=2e-4, err_msg=field)
+
+
 def test_mujoco_back_end_is_deterministic_and_thread_independent(start):
     qpos, qvel, ctrl = start
-    mj_model = g1_model.load_model()
-    runs = [_rollout(physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads), qpos, qvel, ctrl)
+    runs = [_rollout(physics_backends.MujocoBackend(g1_model.load_spec(), SUBSTEPS, threads), qpos, qvel, ctrl)
             for threads in (1, 2, 2)]
     for other in runs[1:]:
         for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(other)):
@@ -92,7 +120,7 @@ def test_mujoco_back_end_is_deterministic_and_thread_independent(start):
 
 def test_mujoco_back_end_reports_a_blown_up_robot_as_nan(start):
     qpos, qvel, ctrl = start
-    backend = physics_backends.MujocoBackend(g1_model.load_model(), SUBSTEPS, threads=2)
+    backend = physics_backends.MujocoBackend(g1_model.load_spec(), SUBSTEPS, threads=2)
     qvel = qvel.copy()
     qvel[1] = np.nan
     _, physics = _rollout(backend, qpos, qvel, ctrl[:1])
@@ -104,9 +132,8 @@ def test_back_ends_agree_and_randomised_parameters_reach_both(start):
     """Same start and servo targets: keypoints within 1 mm over 10 control steps; a heavier torso sinks the robot
     the same on both (the randomised model fields reach both simulators)."""
     qpos, qvel, ctrl = start
-    mj_model = g1_model.load_model()
-    backends = (physics_backends.MjxBackend(mj_model, SUBSTEPS),
-                physics_backends.MujocoBackend(mj_model, SUBSTEPS, threads=2))
+    backends = (physics_backends.MjxBackend(g1_model.load_spec(), SUBSTEPS),
+                physics_backends.MujocoBackend(g1_model.load_spec(), SUBSTEPS, threads=2))
     # One rollout per back end (one MJX compilation): robots 0-2 nominal, robots 3-5 the same with robot 3 heavier.
     fields = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), _fields(1.0), _fields(2.0))
     twice = [np.concatenate([x, x], axis=x.ndim - 2) for x in (qpos, qvel, ctrl)]

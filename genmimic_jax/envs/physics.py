@@ -70,35 +70,28 @@ class SimulatorOutput:
     """What a simulator reports of one robot after a control step, before anything is derived from it.
 
     Positions and velocities are those after the last substep; the rest was computed at the start of that substep
-    (what `mjx.step` and `mj_step` both leave). Contacts are padded with geom -1 and distance 1.
+    (what `mjx.step` and `mj_step` both leave).
     """
 
     qpos: jax.Array  # [36]
     qvel: jax.Array  # [35]
     site_xpos: jax.Array  # [S, 3] keypoint sites, then foot sites
-    site_cvel: jax.Array  # [S, 6] spatial velocity (angular, linear at the pelvis subtree's CoM) of each site's body
+    site_vel: jax.Array  # [S, 3] world linear velocity of each site
     root_com: jax.Array  # [3] the pelvis subtree's centre of mass
     actuator_force: jax.Array  # [29]
-    contact_geom: jax.Array  # [C, 2] int32
-    contact_force: jax.Array  # [C] normal force
-    contact_dist: jax.Array  # [C] signed distance (negative: penetrating)
+    foot_force: jax.Array  # [2] floor normal force on the left and right foot
+    self_contacts: jax.Array  # [] number of penetrating contact points between two robot geoms
 
 
 def derive(out: SimulatorOutput, index: ModelIndex) -> PhysicsState:
     """The physical state from what a simulator reports (one robot; the same code for every back end)."""
-    velocity = out.site_cvel[:, 3:] + jnp.cross(out.site_cvel[:, :3], out.site_xpos - out.root_com)
     num_keypoints = len(index.keypoint_sites)
-    geom = out.contact_geom
-    on_floor = jnp.any(geom == index.floor_geom, axis=1)
-    left = jnp.isin(geom, index.left_foot_geoms).any(axis=1) & on_floor
-    right = jnp.isin(geom, index.right_foot_geoms).any(axis=1) & on_floor
     return PhysicsState(
         qpos=out.qpos, qvel=out.qvel,
-        keypoints=out.site_xpos[:num_keypoints], keypoint_vel=velocity[:num_keypoints], com=out.root_com,
-        feet=out.site_xpos[num_keypoints:], feet_vel=velocity[num_keypoints:],
-        foot_force=jnp.stack([jnp.sum(out.contact_force * left), jnp.sum(out.contact_force * right)]),
-        actuator_force=out.actuator_force,
-        self_contacts=jnp.sum((~on_floor) & (out.contact_dist < 0)).astype(jnp.float32),
+        keypoints=out.site_xpos[:num_keypoints], keypoint_vel=out.site_vel[:num_keypoints], com=out.root_com,
+        feet=out.site_xpos[num_keypoints:], feet_vel=out.site_vel[num_keypoints:],
+        foot_force=out.foot_force, actuator_force=out.actuator_force,
+        self_contacts=jnp.asarray(out.self_contacts, jnp.float32),
     )
 
 
@@ -107,11 +100,20 @@ def mjx_output(d: mjx.Data, index: ModelIndex) -> SimulatorOutput:
     contact = d._impl.contact  # pylint: disable=protected-access
     # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
     efc = d._impl.efc_force[contact.efc_address[:, None] + np.arange(4)]  # pylint: disable=protected-access
+    force = jnp.where(contact.efc_address >= 0, efc.sum(axis=1), 0.0)
     sites = index.sites
+    cvel = d.cvel[index.site_body[sites]]
+    root_com = d.subtree_com[1]
+    geom = contact.geom
+    on_floor = jnp.any(geom == index.floor_geom, axis=1)
+    left = jnp.isin(geom, index.left_foot_geoms).any(axis=1) & on_floor
+    right = jnp.isin(geom, index.right_foot_geoms).any(axis=1) & on_floor
     return SimulatorOutput(
-        qpos=d.qpos, qvel=d.qvel, site_xpos=d.site_xpos[sites], site_cvel=d.cvel[index.site_body[sites]],
-        root_com=d.subtree_com[1], actuator_force=d.actuator_force, contact_geom=contact.geom.astype(jnp.int32),
-        contact_force=jnp.where(contact.efc_address >= 0, efc.sum(axis=1), 0.0), contact_dist=contact.dist)
+        qpos=d.qpos, qvel=d.qvel, site_xpos=d.site_xpos[sites],
+        site_vel=cvel[:, 3:] + jnp.cross(cvel[:, :3], d.site_xpos[sites] - root_com), root_com=root_com,
+        actuator_force=d.actuator_force,
+        foot_force=jnp.stack([jnp.sum(force * left), jnp.sum(force * right)]),
+        self_contacts=jnp.sum((~on_floor) & (contact.dist < 0)).astype(jnp.float32))
 
 
 def from_mjx(d: mjx.Data, index: ModelIndex) -> PhysicsState:

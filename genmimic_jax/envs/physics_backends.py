@@ -8,9 +8,10 @@ Both back ends have one interface:
   (`randomization.model_fields`, [N, ...]) or None.
 
 The C MuJoCo back end runs the batch's physics in one host callback (`jax.pure_callback`) on a persistent thread
-pool (`mj_step` releases the GIL). Its simulator state is the robot's whole integration state (qpos, qvel and the
-constraint solver's warm start), so the callback is a pure function: training stays one jitted program,
-checkpoints hold the physics exactly, and results do not depend on the number of threads. It runs one JAX device
+pool (`mj_step` releases the GIL; the rest of a robot's work is two state copies and one sensor row). Its simulator
+state is the robot's whole integration state (qpos, qvel and the constraint solver's warm start), so the callback
+is a pure function: training stays one jitted program, checkpoints hold the physics exactly, and results do not
+depend on the number of threads. It runs one JAX device
 per process: over a mesh of several processes (`rl.local_job`, or hosts) each process steps its own shard of the
 robots; several devices in one process are refused (the runner traces under its device mesh, so the step sees it).
 `resolve` is the one place that picks a back end.
@@ -59,11 +60,12 @@ def resolve_threads(threads: int) -> int:
     return int(threads) if threads > 0 else len(os.sched_getaffinity(0))
 
 
-def make(name: str, mj_model: mujoco.MjModel, substeps: int, threads: int = 0) -> MjxBackend | MujocoBackend:
-    """The back end `name` ('auto', 'mjx' or 'mujoco') for `mj_model`, stepping `substeps` times per control step."""
+def make(name: str, mj_spec: mujoco.MjSpec, substeps: int, threads: int = 0) -> MjxBackend | MujocoBackend:
+    """The back end `name` ('auto', 'mjx' or 'mujoco') for the model of `mj_spec`, stepping `substeps` times per
+    control step."""
     if resolve(name) == "mjx":
-        return MjxBackend(mj_model, substeps)
-    return MujocoBackend(mj_model, substeps, resolve_threads(threads))
+        return MjxBackend(mj_spec, substeps)
+    return MujocoBackend(mj_spec, substeps, resolve_threads(threads))
 
 
 class MjxBackend:
@@ -71,8 +73,9 @@ class MjxBackend:
 
     name = "mjx"
 
-    def __init__(self, mj_model: mujoco.MjModel, substeps: int):
+    def __init__(self, mj_spec: mujoco.MjSpec, substeps: int):
         self.substeps = substeps
+        mj_model = mj_spec.compile()
         self.model = mjx.put_model(mj_model)
         self.index = physics_lib.ModelIndex.from_model(mj_model)
         self._template = mjx.make_data(mj_model)
@@ -101,29 +104,44 @@ class MujocoState:
     ctrl: jax.Array  # [nu] the servo targets of the last step
 
 
+# What a robot's state vector holds (mj_getState / mj_setState), in MuJoCo's order of the components.
+_STATE_SPEC = (mujoco.mjtState.mjSTATE_QPOS | mujoco.mjtState.mjSTATE_QVEL | mujoco.mjtState.mjSTATE_WARMSTART
+               | mujoco.mjtState.mjSTATE_CTRL)
+# Contact points reported per pair of robot geoms (a capsule or box pair makes at most 2-4).
+_SELF_CONTACT_SLOTS = 4
+
+
 class MujocoBackend:
     """C MuJoCo: every robot of the batch advanced by one host callback on `threads` worker threads.
 
-    Each worker owns one `MjModel` (randomised fields are written into it per robot) and one `MjData`, into which
-    a robot's integration state is loaded before its `mj_step` and read back after. MuJoCo's automatic reset of
-    diverging simulations is disabled, so a blown-up robot reports NaN as MJX does and the env restarts it alone.
+    Each worker owns one `MjModel` (randomised fields are written into it per robot) and one `MjData`; a robot's
+    integration state is loaded with one `mj_setState`, stepped, and read back with one `mj_getState`. What the env
+    needs besides (site positions and velocities, the centre of mass, actuator and foot forces, self-contacts) is
+    computed by MuJoCo sensors added to the model, so a robot costs three short calls under the GIL and the workers
+    do not wait for each other. MuJoCo's automatic reset of diverging simulations is disabled, so a blown-up robot
+    reports NaN as MJX does and the env restarts it alone.
     """
 
     name = "mujoco"
 
-    def __init__(self, mj_model: mujoco.MjModel, substeps: int, threads: int):
+    def __init__(self, mj_spec: mujoco.MjSpec, substeps: int, threads: int):
         self.substeps = substeps
         self.threads = threads
-        self.index = physics_lib.ModelIndex.from_model(mj_model)
-        model = copy.deepcopy(mj_model)
+        model = mj_spec.compile()
+        self.index = physics_lib.ModelIndex.from_model(model)
+        model = _with_readout_sensors(mj_spec, model, self.index)
         model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
         # One (model, data) workspace per worker thread; a job takes one for its robots and gives it back.
         self._workspaces = queue.SimpleQueue()
         for _ in range(threads):
             workspace = copy.deepcopy(model)
             self._workspaces.put((workspace, mujoco.MjData(workspace)))
-        self.max_contacts = max_contacts(model)
         self._nq, self._nv, self._nu = model.nq, model.nv, model.nu
+        self._state_size = mujoco.mj_stateSize(model, _STATE_SPEC)
+        if self._state_size != model.nq + 2 * model.nv + model.nu:
+            raise ValueError(f"a robot's state vector holds {self._state_size} numbers, not qpos, qvel, warm start and "
+                             "controls")
+        self._sensor_size = model.nsensordata
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mujoco")
 
     def init(self, qpos: jax.Array, qvel: jax.Array, ctrl: jax.Array) -> MujocoState:
@@ -142,114 +160,132 @@ class MujocoBackend:
             # Each process steps its own shard of the robots (one device per process).
             rows = jax.sharding.PartitionSpec(mesh.axis_names)
             callback = jax.shard_map(callback, in_specs=(rows, rows), out_specs=rows)
-        state, output = callback(state.replace(ctrl=ctrl), model_fields)
+        vector, sensors = callback(state.replace(ctrl=ctrl), model_fields)
+        qpos, qvel, warmstart, ctrl = jnp.split(vector, np.cumsum([self._nq, self._nv, self._nv]), axis=-1)
+        state = MujocoState(qpos=qpos, qvel=qvel, qacc_warmstart=warmstart, ctrl=ctrl)
+        output = jax.vmap(self._decode)(qpos, qvel, sensors)
         return state, jax.vmap(physics_lib.derive, in_axes=(0, None))(output, self.index)
 
+    def _decode(self, qpos: jax.Array, qvel: jax.Array, sensors: jax.Array) -> physics_lib.SimulatorOutput:
+        """One robot's output from its sensor readings (laid out by `_with_readout_sensors`)."""
+        num_sites = len(self.index.sites)
+        site_xpos, site_vel, root_com, actuator_force, feet, pairs = jnp.split(
+            sensors, np.cumsum([3 * num_sites, 3 * num_sites, 3, self._nu, 8]))
+        feet = feet.reshape(2, 4)  # per foot: contacts found, net force on it (x, y, z)
+        pairs = pairs.reshape(-1, _SELF_CONTACT_SLOTS, 2)  # per pair and slot: found, distance
+        return physics_lib.SimulatorOutput(
+            qpos=qpos, qvel=qvel, site_xpos=site_xpos.reshape(num_sites, 3), site_vel=site_vel.reshape(num_sites, 3),
+            root_com=root_com, actuator_force=actuator_force, foot_force=feet[:, 3],
+            self_contacts=jnp.sum((pairs[..., 0] > 0) & (pairs[..., 1] < 0)).astype(jnp.float32))
+
     def _callback(self, state: MujocoState, model_fields: dict[str, jax.Array] | None):
-        """The host step of a batch [n] of robots."""
-        num, sites, contacts = state.ctrl.shape[0], len(self.index.sites), self.max_contacts
-
-        def shape(*dims, dtype=jnp.float32):
-            return jax.ShapeDtypeStruct((num,) + dims, dtype)
-
-        shapes = (
-            MujocoState(qpos=shape(self._nq), qvel=shape(self._nv), qacc_warmstart=shape(self._nv),
-                        ctrl=shape(self._nu)),
-            physics_lib.SimulatorOutput(
-                qpos=shape(self._nq), qvel=shape(self._nv), site_xpos=shape(sites, 3), site_cvel=shape(sites, 6),
-                root_com=shape(3), actuator_force=shape(self._nu), contact_geom=shape(contacts, 2, dtype=jnp.int32),
-                contact_force=shape(contacts), contact_dist=shape(contacts)))
-        return jax.pure_callback(self._host_step, shapes, state, model_fields, vmap_method="sequential")
+        """The host step of a batch [n] of robots: their state vectors and sensor readings after the step."""
+        num = state.ctrl.shape[0]
+        shapes = (jax.ShapeDtypeStruct((num, self._state_size), jnp.float32),
+                  jax.ShapeDtypeStruct((num, self._sensor_size), jnp.float32))
+        vector = jnp.concatenate([state.qpos, state.qvel, state.qacc_warmstart, state.ctrl], axis=-1)
+        return jax.pure_callback(self._host_step, shapes, vector, model_fields, vmap_method="sequential")
 
     def close(self) -> None:
         self._pool.shutdown()
 
     # ------------------------------------------------------------------------------------------ on the host
 
-    def _host_step(self, state: MujocoState, fields: dict[str, np.ndarray] | None):
+    def _host_step(self, vector: np.ndarray, fields: dict[str, np.ndarray] | None):
         """The callback: robots [n] split over the workers."""
-        state, fields = jax.tree.map(np.asarray, (state, fields))  # the callback receives jax Arrays
-        num = state.ctrl.shape[0]
-        output = _empty_output(num, self._nq, self._nv, self._nu, len(self.index.sites), self.max_contacts)
-        out_state = MujocoState(qpos=output.qpos, qvel=output.qvel,
-                                qacc_warmstart=np.empty((num, self._nv), np.float32),
-                                ctrl=np.asarray(state.ctrl, np.float32))
+        vector = np.asarray(vector, np.float64)  # the callback receives jax Arrays
+        fields = None if fields is None else {name: np.asarray(value) for name, value in fields.items()}
+        num = vector.shape[0]
+        out_vector = np.empty_like(vector)
+        sensors = np.empty((num, self._sensor_size))
         bounds = np.linspace(0, num, self.threads + 1).astype(int)
-        jobs = [self._pool.submit(self._advance, range(bounds[worker], bounds[worker + 1]), state, fields,
-                                  out_state, output)
+        jobs = [self._pool.submit(self._advance, range(bounds[worker], bounds[worker + 1]), vector, fields,
+                                  out_vector, sensors)
                 for worker in range(self.threads) if bounds[worker] < bounds[worker + 1]]
         for job in jobs:
             job.result()
-        return out_state, output.replace(qpos=out_state.qpos.copy(), qvel=out_state.qvel.copy())
+        return out_vector.astype(np.float32), sensors.astype(np.float32)
 
-    def _advance(self, robots: range, state: MujocoState, fields: dict[str, np.ndarray] | None,
-                 out_state: MujocoState, output: physics_lib.SimulatorOutput) -> None:
-        workspace = self._workspaces.get()
+    def _advance(self, robots: range, vector: np.ndarray, fields: dict[str, np.ndarray] | None,
+                 out_vector: np.ndarray, sensors: np.ndarray) -> None:
+        model, data = workspace = self._workspaces.get()
         try:
-            self._advance_on(workspace, robots, state, fields, out_state, output)
+            for n in robots:
+                if fields is not None:
+                    for name, value in fields.items():
+                        getattr(model, name)[:] = value[n]
+                mujoco.mj_setState(model, data, vector[n], _STATE_SPEC)
+                mujoco.mj_step(model, data, nstep=self.substeps)
+                mujoco.mj_getState(model, data, out_vector[n], _STATE_SPEC)
+                sensors[n] = data.sensordata
         finally:
             self._workspaces.put(workspace)
 
-    def _advance_on(self, workspace: tuple[mujoco.MjModel, mujoco.MjData], robots: range, state: MujocoState,
-                    fields: dict[str, np.ndarray] | None, out_state: MujocoState,
-                    output: physics_lib.SimulatorOutput) -> None:
-        model, data = workspace
-        for n in robots:
-            if fields is not None:
-                for name, value in fields.items():
-                    getattr(model, name)[:] = value[n]
-            data.qpos[:], data.qvel[:] = state.qpos[n], state.qvel[n]
-            data.qacc_warmstart[:], data.ctrl[:] = state.qacc_warmstart[n], state.ctrl[n]
-            mujoco.mj_step(model, data, nstep=self.substeps)
-            out_state.qpos[n], out_state.qvel[n] = data.qpos, data.qvel
-            out_state.qacc_warmstart[n] = data.qacc_warmstart
-            _read_robot(data, self.index, n, output)
 
+def _with_readout_sensors(mj_spec: mujoco.MjSpec, model: mujoco.MjModel,
+                          index: physics_lib.ModelIndex) -> mujoco.MjModel:
+    """`model` compiled again with the sensors whose readings `MujocoBackend._decode` reads, in its order.
 
-def max_contacts(model: mujoco.MjModel) -> int:
-    """Contacts reported per robot: every contact pair yields at most 4 (sphere/capsule pairs: 1-2); extras are
-    dropped."""
-    return 4 * max(1, model.npair)
+    Per site of `index.sites` its position, then per site its world linear velocity; the pelvis subtree's centre
+    of mass; every actuator's force; per foot (left, right) the contacts found and the net force of the floor on
+    the foot's body; per pair of robot geoms `_SELF_CONTACT_SLOTS` slots of (found, distance).
+    """
+    spec = mj_spec.copy()
+    kinds = mujoco.mjtSensor
+    objects = mujoco.mjtObj
 
+    def add(kind, objtype, objname, reftype=None, refname="", data_spec=None):
+        sensor = spec.add_sensor(type=kind, objtype=objtype, objname=objname)
+        if reftype is not None:
+            sensor.reftype, sensor.refname = reftype, refname
+        if data_spec is not None:  # contact sensors: (fields, reduction, slots)
+            sensor.intprm[:3] = data_spec
 
-def _empty_output(num: int, nq: int, nv: int, nu: int, sites: int, contacts: int) -> physics_lib.SimulatorOutput:
-    """Output rows for `num` robots, contacts padded with geom -1 and distance 1."""
-    return physics_lib.SimulatorOutput(
-        qpos=np.empty((num, nq), np.float32), qvel=np.empty((num, nv), np.float32),
-        site_xpos=np.empty((num, sites, 3), np.float32), site_cvel=np.empty((num, sites, 6), np.float32),
-        root_com=np.empty((num, 3), np.float32), actuator_force=np.empty((num, nu), np.float32),
-        contact_geom=np.full((num, contacts, 2), -1, np.int32), contact_force=np.zeros((num, contacts), np.float32),
-        contact_dist=np.ones((num, contacts), np.float32))
+    def name(kind, i):
+        return mujoco.mj_id2name(model, kind, int(i))
 
-
-def _read_robot(data: mujoco.MjData, index: physics_lib.ModelIndex, n: int,
-                output: physics_lib.SimulatorOutput) -> None:
-    """Row n of `output` from one robot's data (qpos and qvel are the caller's)."""
-    output.site_xpos[n] = data.site_xpos[index.sites]
-    output.site_cvel[n] = data.cvel[index.site_body[index.sites]]
-    output.root_com[n] = data.subtree_com[1]
-    output.actuator_force[n] = data.actuator_force
-    _write_contacts(data, n, output)
-
-
-def _write_contacts(data: mujoco.MjData, n: int, output: physics_lib.SimulatorOutput) -> None:
-    """Robot n's active contacts (geoms, normal force, distance) into the padded output rows."""
-    count = min(data.ncon, output.contact_geom.shape[1])
-    if not count:
-        return
-    contact = data.contact
-    address = contact.efc_address[:count]
-    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
-    edges = data.efc_force[np.maximum(address, 0)[:, None] + np.arange(4)].sum(axis=1)
-    output.contact_geom[n, :count] = contact.geom[:count]
-    output.contact_force[n, :count] = np.where(address >= 0, edges, 0.0)
-    output.contact_dist[n, :count] = contact.dist[:count]
+    for kind in (kinds.mjSENS_FRAMEPOS, kinds.mjSENS_FRAMELINVEL):
+        for site in index.sites:
+            add(kind, objects.mjOBJ_SITE, name(objects.mjOBJ_SITE, site))
+    add(kinds.mjSENS_SUBTREECOM, objects.mjOBJ_BODY, name(objects.mjOBJ_BODY, 1))
+    for actuator in range(model.nu):
+        add(kinds.mjSENS_ACTUATORFRC, objects.mjOBJ_ACTUATOR, name(objects.mjOBJ_ACTUATOR, actuator))
+    fields = mujoco.mjtConDataField
+    found, force, dist = (1 << int(fields.mjCONDATA_FOUND), 1 << int(fields.mjCONDATA_FORCE),
+                          1 << int(fields.mjCONDATA_DIST))
+    net_force = 3  # the contact sensor's reduction "netforce": one slot, the summed force in the world frame
+    floor = name(objects.mjOBJ_GEOM, index.floor_geom)
+    for foot in (index.left_foot_geoms, index.right_foot_geoms):
+        add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, floor, objects.mjOBJ_BODY,
+            name(objects.mjOBJ_BODY, model.geom_bodyid[foot[0]]), (found | force, net_force, 1))
+    for geom1, geom2 in zip(model.pair_geom1, model.pair_geom2):
+        if index.floor_geom not in (geom1, geom2):
+            add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, name(objects.mjOBJ_GEOM, geom1), objects.mjOBJ_GEOM,
+                name(objects.mjOBJ_GEOM, geom2), (found | dist, 0, _SELF_CONTACT_SLOTS))
+    readout = spec.compile()
+    if (readout.nq, readout.nv, readout.nu) != (model.nq, model.nv, model.nu):
+        raise ValueError("adding sensors changed the model's sizes")
+    return readout
 
 
 def mujoco_output(model: mujoco.MjModel, data: mujoco.MjData,
                   index: physics_lib.ModelIndex) -> physics_lib.SimulatorOutput:
-    """What one C MuJoCo data reports (after mj_step or mj_forward), as the C MuJoCo back end reads it."""
-    output = _empty_output(1, model.nq, model.nv, model.nu, len(index.sites), max_contacts(model))
-    output.qpos[0], output.qvel[0] = data.qpos, data.qvel
-    _read_robot(data, index, 0, output)
-    return jax.tree.map(lambda x: x[0], output)
+    """What one C MuJoCo data reports (after mj_step or mj_forward), read from MuJoCo's own arrays: the reference
+    that the back end's sensor readings are checked against."""
+    sites = index.sites
+    cvel = data.cvel[index.site_body[sites]]
+    root_com = data.subtree_com[1].copy()
+    contact = data.contact
+    count = data.ncon
+    address = contact.efc_address[:count]
+    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
+    edges = data.efc_force[np.maximum(address, 0)[:, None] + np.arange(4)].sum(axis=1)
+    force = np.where(address >= 0, edges, 0.0)
+    geom = contact.geom[:count]
+    on_floor = np.any(geom == index.floor_geom, axis=1)
+    feet = [np.isin(geom, foot).any(axis=1) & on_floor for foot in (index.left_foot_geoms, index.right_foot_geoms)]
+    return physics_lib.SimulatorOutput(
+        qpos=data.qpos.copy(), qvel=data.qvel.copy(), site_xpos=data.site_xpos[sites].copy(),
+        site_vel=cvel[:, 3:] + np.cross(cvel[:, :3], data.site_xpos[sites] - root_com), root_com=root_com,
+        actuator_force=data.actuator_force.copy(), foot_force=np.array([force[foot].sum() for foot in feet]),
+        self_contacts=np.float32(np.sum(~on_floor & (contact.dist[:count] < 0))))

@@ -101,7 +101,7 @@ class Evaluator:
         self._judge = jax.vmap(self._judge_one, in_axes=(None, 0, 0, 0, 0, 0, 0))
         self._targets = jax.vmap(lambda lib, action, clip, frame: self._with_lib(lib).joint_targets(action, clip, frame),
                                  in_axes=(None, 0, 0, 0))
-        self._simulator = physics_backends.make(backend, g1_model.load_model(scene=True), env.config.substeps,
+        self._simulator = physics_backends.make(backend, g1_model.load_spec(scene=True), env.config.substeps,
                                                 threads)
         self._run = jax.jit(self._scan)
 

@@ -18,6 +18,11 @@ def load_model(scene: bool = True) -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_path(str(SCENE_XML_PATH if scene else XML_PATH))
 
 
+def load_spec(scene: bool = True) -> mujoco.MjSpec:
+    """The G1 as a MuJoCo model specification (what `load_model` compiles), for a caller that adds to it."""
+    return mujoco.MjSpec.from_file(str(SCENE_XML_PATH if scene else XML_PATH))
+
+
 def load_mjx_model(scene: bool = True) -> mjx.Model:
     """The G1 on the default JAX device as an MJX model."""
     return mjx.put_model(load_model(scene))
