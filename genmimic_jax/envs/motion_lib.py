@@ -170,7 +170,8 @@ class MotionLib:
 
     @classmethod
     def from_clips(cls, clips: Sequence, fps: float = 50.0, bin_seconds: float = 1.0,
-                   weights: Sequence[float] | None = None, goal_from_clip_keypoints: bool = False) -> MotionLib:
+                   weights: Sequence[float] | None = None, goal_from_clip_keypoints: bool = False,
+                   duration_power: float = 0.0) -> MotionLib:
         """Packs clips at frame rate `fps`.
 
         Args:
@@ -180,6 +181,8 @@ class MotionLib:
           bin_seconds: duration of an adaptive-sampling bin.
           weights: clip sampling weights (default: equal).
           goal_from_clip_keypoints: goals from the clips' keypoint tracks instead of forward kinematics.
+          duration_power: each clip's weight is multiplied by its frame count at `fps` to this power (0: as given;
+            1: every frame alike).
         """
         if not clips:
             raise MotionLibError("MotionLib.from_clips needs at least one clip")
@@ -199,6 +202,7 @@ class MotionLib:
             goals.append(_resample_keypoints(clip, name, fps, frames.qpos.shape[0]) if goal_from_clip_keypoints
                          else frames.keypoints)
         lengths = np.array([p.qpos.shape[0] for p in packed], dtype=np.int32)
+        weights = weights * lengths.astype(np.float64) ** float(duration_power)
         bin_frames = max(1, int(round(bin_seconds * fps)))
         bins = -(-(lengths - 1) // bin_frames)  # every clip has at least 3 frames, so at least one bin
         return cls(frames=jax.tree.map(lambda *xs: jnp.asarray(np.concatenate(xs), jnp.float32), *packed),

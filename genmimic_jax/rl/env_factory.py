@@ -3,7 +3,6 @@
 import pathlib
 
 import ml_collections
-import numpy as np
 
 from genmimic_jax.errors import InputError
 from genmimic_jax.rl import toy_env
@@ -37,7 +36,7 @@ def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
     """The tracking env's motion library: every retargeted `.npz` in `motion_dir` (sorted by name), or the
     built-in synthetic standing/arm-waving clip when `motion_dir` is empty; each clip weighted by its frame count to
     the power `env.motion.clip_duration_power`."""
-    from genmimic_jax.envs.motion_lib import MotionLib, resampled_length
+    from genmimic_jax.envs.motion_lib import MotionLib
     from genmimic_jax.envs.synthetic_motion import synthetic_motion
     from genmimic_jax.retarget.io import RobotMotionError, load_robot_motions
 
@@ -52,9 +51,8 @@ def load_motion_lib(motion_dir: str, env_config: ml_collections.ConfigDict):
             clips, _ = load_robot_motions(folder)
         except RobotMotionError as error:
             raise EnvConfigError(str(error)) from None
-    frames = np.array([resampled_length(clip.qpos.shape[0], clip.fps, fps) for clip in clips], np.float64)
     return MotionLib.from_clips(clips, fps=fps, bin_seconds=env_config.motion.bin_seconds,
-                                weights=frames ** env_config.motion.clip_duration_power)
+                                duration_power=env_config.motion.clip_duration_power)
 
 
 def make_env(config: ml_collections.ConfigDict):
