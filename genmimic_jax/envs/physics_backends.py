@@ -11,10 +11,10 @@ The C MuJoCo back end runs the batch's physics in one host callback (`jax.pure_c
 pool (`mj_step` releases the GIL; the rest of a robot's work is two state copies and one sensor row). Its simulator
 state is the robot's whole integration state (qpos, qvel and the constraint solver's warm start), so the callback
 is a pure function: training stays one jitted program, checkpoints hold the physics exactly, and results do not
-depend on the number of threads. It runs one JAX device
-per process: over a mesh of several processes (`rl.local_job`, or hosts) each process steps its own shard of the
-robots; several devices in one process are refused (the runner traces under its device mesh, so the step sees it).
-`resolve` is the one place that picks a back end.
+depend on the number of threads. It runs one JAX device per process: over a mesh of several processes
+(`rl.local_job`, or hosts) each process steps its own shard of the robots; several devices in one process are
+refused (the runner traces under its device mesh, so the step sees it). `resolve` is the one place that picks a back
+end.
 """
 
 from __future__ import annotations

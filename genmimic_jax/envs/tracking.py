@@ -150,7 +150,8 @@ class TrackingEnv:
             raise ValueError(f"config.action_offset must be one of {ACTION_OFFSETS}, got {config.action_offset!r}")
         if config.motion.sampling not in SAMPLINGS:
             raise ValueError(f"config.motion.sampling must be one of {SAMPLINGS}, got {config.motion.sampling!r}")
-        self.simulator = physics_backends.make(config.physics, g1_model.load_spec(scene=True), config.substeps, config.physics_threads)
+        self.simulator = physics_backends.make(config.physics, g1_model.load_spec(scene=True), config.substeps,
+                                               config.physics_threads)
         self.nominal = randomization.Nominal.from_model(mj_model)
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
         self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
