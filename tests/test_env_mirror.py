@@ -8,7 +8,6 @@ import pytest
 
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import physics as physics_lib
-from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import observations, randomization, synthetic_motion
 from genmimic_jax.envs.motion_lib import MotionLib, ReferenceClip
 from genmimic_jax.envs.tracking import TrackingEnv
@@ -66,7 +65,7 @@ def _physics(model, data, index, qpos, qvel) -> physics_lib.PhysicsState:
     data.qpos[:], data.qvel[:] = qpos, qvel
     data.ctrl[:] = qpos[7:]
     mujoco.mj_forward(model, data)
-    return physics_lib.derive(physics_backends.mujoco_output(model, data, index), index)
+    return physics_lib.derive(physics_lib.mujoco_output(data, index), index)
 
 
 def _mirror_params(params: randomization.PhysicsParams, nominal) -> randomization.PhysicsParams:

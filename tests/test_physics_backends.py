@@ -74,7 +74,7 @@ def test_mujoco_back_end_equals_one_continuous_simulation(start):
             np.testing.assert_allclose(np.asarray(physics.qpos[t, n]), data.qpos, atol=2e-5)
             np.testing.assert_allclose(np.asarray(physics.keypoints[t, n]),
                                        data.site_xpos[index.keypoint_sites], atol=2e-5)
-        expected = physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index)
+        expected = physics_lib.derive(physics_lib.mujoco_output(data, index), index)
         for field in ("keypoint_vel", "feet", "feet_vel", "foot_force", "actuator_force", "self_contacts"):
             np.testing.assert_allclose(np.asarray(getattr(physics, field)[-1, n]), np.asarray(getattr(expected, field)),
                                        rtol=1e-3, atol=1e-3, err_msg=field)
@@ -100,7 +100,7 @@ def test_sensor_readings_equal_mujocos_own_arrays_where_robots_touch_the_floor_a
         data = mujoco.MjData(mj_model)
         data.qpos[:], data.qvel[:], data.ctrl[:] = qpos[n], qvel[n], ctrl[0, n]
         mujoco.mj_step(mj_model, data, nstep=SUBSTEPS)
-        expected.append(physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index))
+        expected.append(physics_lib.derive(physics_lib.mujoco_output(data, index), index))
     expected = jax.tree.map(lambda *rows: np.stack(rows), *expected)
     assert (expected.self_contacts > 0).sum() >= 3 and (expected.foot_force > 1.0).all(axis=1).sum() >= 3
     for field in ("keypoints", "keypoint_vel", "com", "feet", "feet_vel", "foot_force", "actuator_force",

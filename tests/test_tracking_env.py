@@ -12,7 +12,6 @@ from mujoco import mjx
 
 from genmimic_jax.envs import tracking as tracking_config
 from genmimic_jax.envs import physics as physics_lib
-from genmimic_jax.envs import physics_backends
 from genmimic_jax.envs import observations, randomization, rewards, synthetic_motion, terminations
 from genmimic_jax.envs.motion_lib import MotionLib
 from genmimic_jax.envs.tracking import FAILURES, TrackingEnv
@@ -82,7 +81,7 @@ def _reference_physics(env, frames: jax.Array, forward_mjx: bool = False):
     for qpos, qvel in zip(np.asarray(refs.qpos), np.asarray(refs.qvel)):
         data.qpos[:], data.qvel[:], data.ctrl[:] = qpos, qvel, qpos[7:]
         mujoco.mj_forward(mj_model, data)
-        states.append(physics_lib.derive(physics_backends.mujoco_output(mj_model, data, index), index))
+        states.append(physics_lib.derive(physics_lib.mujoco_output(data, index), index))
     return refs, jax.tree.map(lambda *x: jnp.stack(x), *states)
 
 

@@ -36,6 +36,12 @@ class PhysicsState:
     self_contacts: jax.Array  # [] number of penetrating self-collision contact points
 
 
+FLOOR_GEOM = "floor"
+# The contact boxes under each foot (left, right).
+FOOT_CONTACT_GEOMS: tuple[tuple[str, ...], tuple[str, ...]] = tuple(
+    tuple(f"{side}_foot_contact_{i}" for i in range(4)) for side in ("left", "right"))
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelIndex:
     """Static ids the extraction needs, read once from the MuJoCo model."""
@@ -54,15 +60,15 @@ class ModelIndex:
 
     @classmethod
     def from_model(cls, model: mujoco.MjModel) -> ModelIndex:
-        floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+        floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, FLOOR_GEOM)
         if floor < 0:
-            raise KeyError("the G1 scene has no geom named 'floor'")
-        foot_geoms = {side: np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"{side}_foot_contact_{i}")
-                                      for i in range(4)]) for side in ("left", "right")}
+            raise KeyError(f"the G1 scene has no geom named {FLOOR_GEOM!r}")
+        left, right = (np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name) for name in names])
+                       for names in FOOT_CONTACT_GEOMS)
         return cls(keypoint_sites=g1_model.site_ids(model, constants.KEYPOINT_SITES),
                    foot_sites=g1_model.site_ids(model, constants.FOOT_SITES),
                    site_body=np.asarray(model.site_bodyid), floor_geom=floor,
-                   left_foot_geoms=foot_geoms["left"], right_foot_geoms=foot_geoms["right"])
+                   left_foot_geoms=left, right_foot_geoms=right)
 
 
 @flax.struct.dataclass
@@ -95,25 +101,48 @@ def derive(out: SimulatorOutput, index: ModelIndex) -> PhysicsState:
     )
 
 
+def simulator_output(qpos, qvel, site_xpos, site_cvel, root_com, actuator_force, contact_geom, contact_dist,
+                     contact_efc_address, efc_force, index: ModelIndex) -> SimulatorOutput:
+    """What a simulator reports of one robot, from MuJoCo's arrays (MJX's or C MuJoCo's alike).
+
+    Args:
+      site_xpos, site_cvel: [S, 3] and [S, 6] of `index.sites` (cvel: the site body's spatial velocity about
+        `root_com`, angular first, as MuJoCo's `cvel`).
+      root_com: [3] the pelvis subtree's centre of mass.
+      contact_geom, contact_dist, contact_efc_address: [C, 2], [C], [C] of the contacts (address < 0: no force).
+      efc_force: the constraint forces the contacts' addresses point into.
+    """
+    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
+    edges = efc_force[jnp.maximum(contact_efc_address, 0)[:, None] + np.arange(4)].sum(axis=1)
+    force = jnp.where(contact_efc_address >= 0, edges, 0.0)
+    on_floor = jnp.any(contact_geom == index.floor_geom, axis=1)
+    left = jnp.isin(contact_geom, index.left_foot_geoms).any(axis=1) & on_floor
+    right = jnp.isin(contact_geom, index.right_foot_geoms).any(axis=1) & on_floor
+    return SimulatorOutput(
+        qpos=jnp.asarray(qpos), qvel=jnp.asarray(qvel), site_xpos=jnp.asarray(site_xpos),
+        site_vel=site_cvel[:, 3:] + jnp.cross(site_cvel[:, :3], site_xpos - root_com), root_com=jnp.asarray(root_com),
+        actuator_force=jnp.asarray(actuator_force),
+        foot_force=jnp.stack([jnp.sum(force * left), jnp.sum(force * right)]),
+        self_contacts=jnp.sum((~on_floor) & (contact_dist < 0)).astype(jnp.float32))
+
+
 def mjx_output(d: mjx.Data, index: ModelIndex) -> SimulatorOutput:
     """What one MJX data (after mjx.step) reports."""
     contact = d._impl.contact  # pylint: disable=protected-access
-    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
-    efc = d._impl.efc_force[contact.efc_address[:, None] + np.arange(4)]  # pylint: disable=protected-access
-    force = jnp.where(contact.efc_address >= 0, efc.sum(axis=1), 0.0)
     sites = index.sites
-    cvel = d.cvel[index.site_body[sites]]
-    root_com = d.subtree_com[1]
-    geom = contact.geom
-    on_floor = jnp.any(geom == index.floor_geom, axis=1)
-    left = jnp.isin(geom, index.left_foot_geoms).any(axis=1) & on_floor
-    right = jnp.isin(geom, index.right_foot_geoms).any(axis=1) & on_floor
-    return SimulatorOutput(
-        qpos=d.qpos, qvel=d.qvel, site_xpos=d.site_xpos[sites],
-        site_vel=cvel[:, 3:] + jnp.cross(cvel[:, :3], d.site_xpos[sites] - root_com), root_com=root_com,
-        actuator_force=d.actuator_force,
-        foot_force=jnp.stack([jnp.sum(force * left), jnp.sum(force * right)]),
-        self_contacts=jnp.sum((~on_floor) & (contact.dist < 0)).astype(jnp.float32))
+    return simulator_output(d.qpos, d.qvel, d.site_xpos[sites], d.cvel[index.site_body[sites]], d.subtree_com[1],
+                            d.actuator_force, contact.geom, contact.dist, contact.efc_address,
+                            d._impl.efc_force, index)  # pylint: disable=protected-access
+
+
+def mujoco_output(data: mujoco.MjData, index: ModelIndex) -> SimulatorOutput:
+    """What one C MuJoCo data (after mj_step or mj_forward) reports, from MuJoCo's own arrays: the reference that
+    the C MuJoCo back end's sensor readings are checked against."""
+    sites = index.sites
+    contact, count = data.contact, data.ncon
+    return simulator_output(data.qpos, data.qvel, data.site_xpos[sites], data.cvel[index.site_body[sites]],
+                            data.subtree_com[1], data.actuator_force, contact.geom[:count], contact.dist[:count],
+                            contact.efc_address[:count], data.efc_force, index)
 
 
 def from_mjx(d: mjx.Data, index: ModelIndex) -> PhysicsState:

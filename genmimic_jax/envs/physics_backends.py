@@ -2,6 +2,7 @@
 
 Both back ends have one interface:
 
+- `mj_model`: the compiled MuJoCo model it steps (the env reads its timestep and nominal parameters there);
 - `init(qpos, qvel, ctrl)` -> one robot's simulator state (a pytree with `qpos` and `qvel`; vmap it for a batch);
 - `step(sim_state, ctrl, model_fields)` -> (next simulator states, `PhysicsState`s) of a batch [N] of robots,
   holding the servo targets `ctrl` [N, 29] for `substeps` physics steps, with the robots' randomised model fields
@@ -23,6 +24,7 @@ import concurrent.futures
 import copy
 import os
 import queue
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -31,6 +33,7 @@ import numpy as np
 from mujoco import mjx
 
 from genmimic_jax.envs import physics as physics_lib
+from genmimic_jax.robot.g1 import constants
 
 BACKENDS = ("mjx", "mujoco")
 _ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
@@ -75,10 +78,10 @@ class MjxBackend:
 
     def __init__(self, mj_spec: mujoco.MjSpec, substeps: int):
         self.substeps = substeps
-        mj_model = mj_spec.compile()
-        self.model = mjx.put_model(mj_model)
-        self.index = physics_lib.ModelIndex.from_model(mj_model)
-        self._template = mjx.make_data(mj_model)
+        self.mj_model = mj_spec.compile()
+        self.model = mjx.put_model(self.mj_model)
+        self.index = physics_lib.ModelIndex.from_model(self.mj_model)
+        self._template = mjx.make_data(self.mj_model)
 
     def init(self, qpos: jax.Array, qvel: jax.Array, ctrl: jax.Array) -> mjx.Data:
         return self._template.replace(qpos=qpos, qvel=qvel, ctrl=ctrl)
@@ -127,9 +130,8 @@ class MujocoBackend:
     def __init__(self, mj_spec: mujoco.MjSpec, substeps: int, threads: int):
         self.substeps = substeps
         self.threads = threads
-        model = mj_spec.compile()
+        self.mj_model = model = _with_readout_sensors(mj_spec)
         self.index = physics_lib.ModelIndex.from_model(model)
-        model = _with_readout_sensors(mj_spec, model, self.index)
         model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
         # One (model, data) workspace per worker thread; a job takes one for its robots and gives it back.
         self._workspaces = queue.SimpleQueue()
@@ -222,13 +224,13 @@ class MujocoBackend:
             self._workspaces.put(workspace)
 
 
-def _with_readout_sensors(mj_spec: mujoco.MjSpec, model: mujoco.MjModel,
-                          index: physics_lib.ModelIndex) -> mujoco.MjModel:
-    """`model` compiled again with the sensors whose readings `MujocoBackend._decode` reads, in its order.
+def _with_readout_sensors(mj_spec: mujoco.MjSpec) -> mujoco.MjModel:
+    """The model of `mj_spec` compiled with the sensors whose readings `MujocoBackend._decode` reads, in its order
+    (sensors add no other objects, so every other id is the plain model's).
 
-    Per site of `index.sites` its position, then per site its world linear velocity; the pelvis subtree's centre
-    of mass; every actuator's force; per foot (left, right) the contacts found and the net force of the floor on
-    the foot's body; per pair of robot geoms `_SELF_CONTACT_SLOTS` slots of (found, distance).
+    Per site of `ModelIndex.sites` its position, then per site its world linear velocity; the root body's subtree
+    centre of mass; every actuator's force; per foot (left, right) the contacts found and the net force of the floor
+    on the foot's body; per pair of robot geoms `_SELF_CONTACT_SLOTS` slots of (found, distance).
     """
     spec = mj_spec.copy()
     kinds = mujoco.mjtSensor
@@ -241,51 +243,22 @@ def _with_readout_sensors(mj_spec: mujoco.MjSpec, model: mujoco.MjModel,
         if data_spec is not None:  # contact sensors: (fields, reduction, slots)
             sensor.intprm[:3] = data_spec
 
-    def name(kind, i):
-        return mujoco.mj_id2name(model, kind, int(i))
-
     for kind in (kinds.mjSENS_FRAMEPOS, kinds.mjSENS_FRAMELINVEL):
-        for site in index.sites:
-            add(kind, objects.mjOBJ_SITE, name(objects.mjOBJ_SITE, site))
-    add(kinds.mjSENS_SUBTREECOM, objects.mjOBJ_BODY, name(objects.mjOBJ_BODY, 1))
-    for actuator in range(model.nu):
-        add(kinds.mjSENS_ACTUATORFRC, objects.mjOBJ_ACTUATOR, name(objects.mjOBJ_ACTUATOR, actuator))
+        for site in constants.KEYPOINT_SITES + constants.FOOT_SITES:
+            add(kind, objects.mjOBJ_SITE, site)
+    add(kinds.mjSENS_SUBTREECOM, objects.mjOBJ_BODY, spec.worldbody.first_body().name)
+    for actuator in spec.actuators:
+        add(kinds.mjSENS_ACTUATORFRC, objects.mjOBJ_ACTUATOR, actuator.name)
     fields = mujoco.mjtConDataField
     found, force, dist = (1 << int(fields.mjCONDATA_FOUND), 1 << int(fields.mjCONDATA_FORCE),
                           1 << int(fields.mjCONDATA_DIST))
     net_force = 3  # the contact sensor's reduction "netforce": one slot, the summed force in the world frame
-    floor = name(objects.mjOBJ_GEOM, index.floor_geom)
-    for foot in (index.left_foot_geoms, index.right_foot_geoms):
-        add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, floor, objects.mjOBJ_BODY,
-            name(objects.mjOBJ_BODY, model.geom_bodyid[foot[0]]), (found | force, net_force, 1))
-    for geom1, geom2 in zip(model.pair_geom1, model.pair_geom2):
-        if index.floor_geom not in (geom1, geom2):
-            add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, name(objects.mjOBJ_GEOM, geom1), objects.mjOBJ_GEOM,
-                name(objects.mjOBJ_GEOM, geom2), (found | dist, 0, _SELF_CONTACT_SLOTS))
-    readout = spec.compile()
-    if (readout.nq, readout.nv, readout.nu) != (model.nq, model.nv, model.nu):
-        raise ValueError("adding sensors changed the model's sizes")
-    return readout
-
-
-def mujoco_output(model: mujoco.MjModel, data: mujoco.MjData,
-                  index: physics_lib.ModelIndex) -> physics_lib.SimulatorOutput:
-    """What one C MuJoCo data reports (after mj_step or mj_forward), read from MuJoCo's own arrays: the reference
-    that the back end's sensor readings are checked against."""
-    sites = index.sites
-    cvel = data.cvel[index.site_body[sites]]
-    root_com = data.subtree_com[1].copy()
-    contact = data.contact
-    count = data.ncon
-    address = contact.efc_address[:count]
-    # Pyramidal cone, condim 3: the normal force is the sum of the four pyramid edge forces.
-    edges = data.efc_force[np.maximum(address, 0)[:, None] + np.arange(4)].sum(axis=1)
-    force = np.where(address >= 0, edges, 0.0)
-    geom = contact.geom[:count]
-    on_floor = np.any(geom == index.floor_geom, axis=1)
-    feet = [np.isin(geom, foot).any(axis=1) & on_floor for foot in (index.left_foot_geoms, index.right_foot_geoms)]
-    return physics_lib.SimulatorOutput(
-        qpos=data.qpos.copy(), qvel=data.qvel.copy(), site_xpos=data.site_xpos[sites].copy(),
-        site_vel=cvel[:, 3:] + np.cross(cvel[:, :3], data.site_xpos[sites] - root_com), root_com=root_com,
-        actuator_force=data.actuator_force.copy(), foot_force=np.array([force[foot].sum() for foot in feet]),
-        self_contacts=np.float32(np.sum(~on_floor & (contact.dist[:count] < 0))))
+    floor = physics_lib.FLOOR_GEOM
+    for foot in physics_lib.FOOT_CONTACT_GEOMS:
+        add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, floor, objects.mjOBJ_BODY, spec.geom(foot[0]).parent.name,
+            (found | force, net_force, 1))
+    for pair in spec.pairs:
+        if floor not in (pair.geomname1, pair.geomname2):
+            add(kinds.mjSENS_CONTACT, objects.mjOBJ_GEOM, pair.geomname1, objects.mjOBJ_GEOM, pair.geomname2,
+                (found | dist, 0, _SELF_CONTACT_SLOTS))
+    return spec.compile()

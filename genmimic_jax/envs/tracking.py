@@ -139,10 +139,6 @@ class TrackingEnv:
         self.config = config
         self.num_envs = int(config.num_envs)
         self.motion_lib = motion_lib
-        mj_model = g1_model.load_model(scene=True)
-        if abs(config.substeps * mj_model.opt.timestep - config.ctrl_dt) > 1e-9:
-            raise ValueError(f"substeps * timestep = {config.substeps} * {mj_model.opt.timestep} is not ctrl_dt "
-                             f"{config.ctrl_dt}")
         if abs(motion_lib.fps * config.ctrl_dt - 1.0) > 1e-6:
             raise ValueError(f"the motion library runs at {motion_lib.fps} fps, the control rate is "
                              f"{1.0 / config.ctrl_dt} Hz; build it with fps=1/ctrl_dt")
@@ -152,7 +148,10 @@ class TrackingEnv:
             raise ValueError(f"config.motion.sampling must be one of {SAMPLINGS}, got {config.motion.sampling!r}")
         self.simulator = physics_backends.make(config.physics, g1_model.load_spec(scene=True), config.substeps,
                                                config.physics_threads)
-        self.nominal = randomization.Nominal.from_model(mj_model)
+        timestep = self.simulator.mj_model.opt.timestep
+        if abs(config.substeps * timestep - config.ctrl_dt) > 1e-9:
+            raise ValueError(f"substeps * timestep = {config.substeps} * {timestep} is not ctrl_dt {config.ctrl_dt}")
+        self.nominal = randomization.Nominal.from_model(self.simulator.mj_model)
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
         self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
         self.obs_layout = {
