@@ -36,6 +36,7 @@ class PhysicsState:
     self_contacts: jax.Array  # [] number of penetrating self-collision contact points
 
 
+ArrayLike = jax.Array | np.ndarray
 FLOOR_GEOM = "floor"
 # The contact boxes under each foot (left, right).
 FOOT_CONTACT_GEOMS: tuple[tuple[str, ...], tuple[str, ...]] = tuple(
@@ -101,8 +102,9 @@ def derive(out: SimulatorOutput, index: ModelIndex) -> PhysicsState:
     )
 
 
-def simulator_output(qpos, qvel, site_xpos, site_cvel, root_com, actuator_force, contact_geom, contact_dist,
-                     contact_efc_address, efc_force, index: ModelIndex) -> SimulatorOutput:
+def simulator_output(qpos: ArrayLike, qvel: ArrayLike, site_xpos: ArrayLike, site_cvel: ArrayLike, root_com: ArrayLike,
+                     actuator_force: ArrayLike, contact_geom: ArrayLike, contact_dist: ArrayLike,
+                     contact_efc_address: ArrayLike, efc_force: ArrayLike, index: ModelIndex) -> SimulatorOutput:
     """What a simulator reports of one robot, from MuJoCo's arrays (MJX's or C MuJoCo's alike).
 
     Args:
