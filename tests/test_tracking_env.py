@@ -245,6 +245,14 @@ def test_reference_action_offset_plays_the_clip_back(env):
         TrackingEnv(config, env.motion_lib)
 
 
+def test_substeps_that_miss_the_control_period_are_refused(env):
+    """substeps * the model's timestep must be ctrl_dt; otherwise the env says so before it builds a back end."""
+    config = ml_collections.ConfigDict(env.config.to_dict())
+    config.substeps = env.config.substeps + 1
+    with pytest.raises(ValueError, match="is not ctrl_dt"):
+        TrackingEnv(config, env.motion_lib)
+
+
 def test_privileged_observation_holds_the_next_reference_joints(env):
     """The teacher sees the joints of the frame its action reaches, relative to its own, and their velocities."""
     frames = jnp.array([3, 40])

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+from jax.typing import ArrayLike
 from mujoco import mjx
 
 from genmimic_jax.envs import motion_lib
@@ -36,7 +37,6 @@ class PhysicsState:
     self_contacts: jax.Array  # [] number of penetrating self-collision contact points
 
 
-ArrayLike = jax.Array | np.ndarray
 FLOOR_GEOM = "floor"
 # The contact boxes under each foot (left, right).
 FOOT_CONTACT_GEOMS: tuple[tuple[str, ...], tuple[str, ...]] = tuple(

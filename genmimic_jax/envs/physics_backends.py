@@ -2,7 +2,7 @@
 
 Both back ends have one interface:
 
-- `mj_model`: the compiled MuJoCo model it steps (the env reads its timestep and nominal parameters there);
+- `mj_model`: the compiled MuJoCo model it steps (the env reads its nominal parameters there);
 - `init(qpos, qvel, ctrl)` -> one robot's simulator state (a pytree with `qpos` and `qvel`; vmap it for a batch);
 - `step(sim_state, ctrl, model_fields)` -> (next simulator states, `PhysicsState`s) of a batch [N] of robots,
   holding the servo targets `ctrl` [N, 29] for `substeps` physics steps, with the robots' randomised model fields

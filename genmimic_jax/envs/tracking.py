@@ -146,11 +146,11 @@ class TrackingEnv:
             raise ValueError(f"config.action_offset must be one of {ACTION_OFFSETS}, got {config.action_offset!r}")
         if config.motion.sampling not in SAMPLINGS:
             raise ValueError(f"config.motion.sampling must be one of {SAMPLINGS}, got {config.motion.sampling!r}")
-        self.simulator = physics_backends.make(config.physics, g1_model.load_spec(scene=True), config.substeps,
-                                               config.physics_threads)
-        timestep = self.simulator.mj_model.opt.timestep
-        if abs(config.substeps * timestep - config.ctrl_dt) > 1e-9:
-            raise ValueError(f"substeps * timestep = {config.substeps} * {timestep} is not ctrl_dt {config.ctrl_dt}")
+        spec = g1_model.load_spec(scene=True)
+        if abs(config.substeps * spec.option.timestep - config.ctrl_dt) > 1e-9:
+            raise ValueError(f"substeps * timestep = {config.substeps} * {spec.option.timestep} is not ctrl_dt "
+                             f"{config.ctrl_dt}")
+        self.simulator = physics_backends.make(config.physics, spec, config.substeps, config.physics_threads)
         self.nominal = randomization.Nominal.from_model(self.simulator.mj_model)
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
         self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
