@@ -61,6 +61,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     config.dagger.learning_rate = 5e-4
     # > 0: the rate falls linearly to final_learning_rate over this many updates, then stays (0: constant).
     config.dagger.lr_decay_updates = 0
+    # > 0 (instead): it falls over this share of the time budget run.max_minutes, in training time, then stays.
+    config.dagger.lr_decay_budget_share = 0.0
     config.dagger.final_learning_rate = 5e-5
     config.dagger.max_grad_norm = 1.0
     config.dagger.beta_initial = 1.0  # probability that the teacher acts, per env and step
@@ -75,17 +77,17 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """A student that learns from a CPU teacher within half an hour: the teacher's envs, fewer epochs, a time budget.
 
-    Its learning rate decays over the first 2,500 of the ~3,000 updates that half an hour gives on a 2-core CPU, so
-    that it ends near a fixed point: at three training seeds its students kept all the teacher's clips in 12, 8 and
-    10 of the noise suite's 20 corruption-seed cells at level 0.1, against 10, 4 and 4 for the same seeds at a
-    constant rate (benchmarks/RESULTS.md). On a slower machine the run ends before the rate is down; set
-    `dagger.lr_decay_updates` to what your budget gives.
+    Its learning rate decays over the first five sixths of the time budget (25 of 30 minutes), so that it ends near a
+    fixed point on any machine: decayed over the first 2,500 of the ~3,000 updates half an hour gave on a fast 2-core
+    CPU, students at three training seeds kept all the teacher's clips in 12, 8 and 10 of the noise suite's 20
+    corruption-seed cells at level 0.1, against 10, 4 and 4 for the same seeds at a constant rate; a machine that
+    fits 2,000 updates into the half hour never finished that decay (benchmarks/RESULTS.md).
     """
     config.network.actor_hidden = (256, 256, 128)
     config.dagger.num_updates = 100_000  # the time budget ends a CPU run
     config.dagger.num_epochs = 2
     config.dagger.beta_decay = 0.9
-    config.dagger.lr_decay_updates = 2_500
+    config.dagger.lr_decay_budget_share = 5.0 / 6.0
     config.run.checkpoint_every_chunks = 10
     config.run.keep_checkpoints = 10
     config.run.max_minutes = 30.0

@@ -145,6 +145,45 @@ def test_the_student_learning_rate_decays_linearly_when_asked():
         dagger.make_dagger(config, env, teacher)
 
 
+def test_the_student_learning_rate_can_follow_the_time_budget(tmp_path):
+    config, env, teacher = tiny_setup()
+    config.dagger.lr_decay_budget_share, config.dagger.final_learning_rate = 0.05, 0.0
+    config.run.max_minutes = 10.0  # the rate reaches 0 after 30 s of training
+    algorithm = dagger.make_dagger(config, env, teacher)
+    update = jax.jit(algorithm.update)
+    start = algorithm.init(jax.random.PRNGKey(0))
+    assert float(start.train_seconds) == 0.0
+    rates = {}
+    for seconds in (0.0, 15.0, 30.0, 90.0):
+        state = algorithm.add_train_seconds(start, seconds)
+        after, metrics = update(state)
+        rates[seconds] = float(metrics["distill/learning_rate"])
+        assert float(after.train_seconds) == seconds  # only the runner moves the clock
+    assert rates == pytest.approx({0.0: config.dagger.learning_rate, 15.0: config.dagger.learning_rate / 2,
+                                   30.0: 0.0, 90.0: 0.0})
+    # At rate 0 an update leaves the student as it was.
+    done = algorithm.add_train_seconds(start, 30.0)
+    jax.tree.map(np.testing.assert_array_equal, done.params, update(done)[0].params)
+
+    # The runner adds each chunk's wall-clock time; a resumed run goes on from its stored clock.
+    state, metrics = runner.run(algorithm, config, tmp_path / "timed", 4, env.num_envs)
+    first_clock = float(state.train_seconds)
+    assert 0.0 < first_clock < 600.0
+    assert metrics["distill/learning_rate"][0] == pytest.approx(config.dagger.learning_rate)
+    assert np.all(np.diff(metrics["distill/learning_rate"]) <= 0.0)
+    resumed, resumed_metrics = runner.run(algorithm, config, tmp_path / "timed", 6, env.num_envs)
+    assert int(resumed.step) == 6 and float(resumed.train_seconds) > first_clock
+    assert resumed_metrics["distill/learning_rate"][0] < config.dagger.learning_rate
+
+    for key, value, problem in (("lr_decay_budget_share", 1.5, "must be in"), ("lr_decay_updates", 10, "set one"),
+                                ("max_minutes", 0.0, "needs a time budget")):
+        bad, _, _ = tiny_setup()
+        bad.dagger.lr_decay_budget_share, bad.run.max_minutes = 0.5, 1.0
+        (bad.run if key == "max_minutes" else bad.dagger)[key] = value
+        with pytest.raises(ValueError, match=problem):
+            dagger.make_dagger(bad, env, teacher)
+
+
 def test_stopped_and_resumed_distillation_equals_uninterrupted(tmp_path):
     config, env, teacher = tiny_setup(dataset_rollouts=4)  # resumes with 2 of 4 slots filled, then wraps
     algorithm = dagger.make_dagger(config, env, teacher)

@@ -20,11 +20,14 @@ class Algorithm(NamedTuple):
         `PER_ENV_FIELDS` (sharded over devices); all other fields are replicated.
       update: training state -> (next training state, scalar metrics of this update).
       env_steps_per_update: environment steps one update collects (all envs together).
+      add_train_seconds: (training state, seconds) -> the state with a chunk's wall-clock seconds added to its clock,
+        for a learner whose schedule follows the time budget (the runner calls it after every chunk); None: none.
     """
 
     init: Callable[[jax.Array], Any]
     update: Callable[[Any], tuple[Any, Metrics]]
     env_steps_per_update: int
+    add_train_seconds: Callable[[Any, float], Any] | None = None
 
 
 def scan_updates(update: Callable[[Any], tuple[Any, Metrics]], state: Any,

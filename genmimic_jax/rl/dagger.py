@@ -17,6 +17,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from genmimic_jax.rl import normalization
@@ -98,17 +99,49 @@ class DAggerState:
     dataset: Dataset
     rng: jax.Array
     step: jax.Array  # updates done, which is also the number of rollouts inserted into `dataset`
+    # Wall-clock seconds of training so far (the runner adds each chunk's), only when the learning rate follows the
+    # time budget (`dagger.lr_decay_budget_share` > 0); None otherwise, so runs without it keep their checkpoints.
+    train_seconds: jax.Array | None = None
 
 
 def learning_rate(dagger: ml_collections.ConfigDict) -> float | optax.Schedule:
-    """The student's learning rate: `dagger.learning_rate`, or with `dagger.lr_decay_updates` > 0 a linear decay from
-    it to `dagger.final_learning_rate` over that many updates, then flat."""
+    """The student's learning rate over optimiser steps: `dagger.learning_rate`, or with `dagger.lr_decay_updates` > 0
+    a linear decay from it to `dagger.final_learning_rate` over that many updates, then flat."""
     if dagger.lr_decay_updates < 0:
         raise ValueError(f"dagger.lr_decay_updates={dagger.lr_decay_updates} must be 0 (a constant rate) or positive")
     if dagger.lr_decay_updates == 0:
         return dagger.learning_rate
     return optax.linear_schedule(dagger.learning_rate, dagger.final_learning_rate,
                                  dagger.lr_decay_updates * dagger.num_epochs * dagger.num_minibatches)
+
+
+def timed_learning_rate(config: ml_collections.ConfigDict) -> optax.Schedule | None:
+    """The student's learning rate over seconds of training when it follows the time budget, else None.
+
+    With `dagger.lr_decay_budget_share` s > 0 the rate falls linearly from `dagger.learning_rate` to
+    `dagger.final_learning_rate` over the first s * `run.max_minutes` of training, then stays: a run ends near a fixed
+    point whatever number of updates its machine fits into the budget (a decay over updates tuned on one machine
+    does not finish on a slower one). Such a run is not reproducible update for update, as its rate follows the clock.
+    """
+    dagger = config.dagger
+    share = dagger.lr_decay_budget_share
+    if share == 0:
+        return None
+    if not 0 < share <= 1:
+        raise ValueError(f"dagger.lr_decay_budget_share={share} must be in (0, 1] (or 0: no decay over time)")
+    if dagger.lr_decay_updates:
+        raise ValueError("dagger.lr_decay_updates and dagger.lr_decay_budget_share both ask for a decay: set one to 0")
+    if config.run.max_minutes <= 0:
+        raise ValueError("dagger.lr_decay_budget_share needs a time budget: set run.max_minutes > 0")
+    start, end, seconds = dagger.learning_rate, dagger.final_learning_rate, 60.0 * share * config.run.max_minutes
+    return lambda train_seconds: start + (end - start) * jnp.minimum(train_seconds / seconds, 1.0)
+
+
+def add_train_seconds(state: DAggerState, seconds: float) -> DAggerState:
+    """`state` with `seconds` more of training on its clock (`train_seconds`, replicated like every scalar)."""
+    total = np.asarray(state.train_seconds.addressable_data(0), np.float32) + np.float32(seconds)
+    return state.replace(train_seconds=jax.make_array_from_callback((), state.train_seconds.sharding,
+                                                                    lambda index: total[index]))
 
 
 def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algorithm:
@@ -129,7 +162,14 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
         raise ValueError(f"dagger.dataset_rollouts={dagger.dataset_rollouts} must be at least 1")
     student = make_actor(config.network.actor_hidden, env.action_size, config.network.activation)
     make_student = make_inference_fn(student, dagger.obs_clip)
-    optimizer = optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(learning_rate(dagger)))
+    timed_rate = timed_learning_rate(config)
+
+    def make_optimizer(rate: float | optax.Schedule) -> optax.GradientTransformation:
+        return optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(rate))
+
+    # A rate that follows the clock is set before each update (`InjectHyperparamsState`); otherwise optax counts.
+    optimizer = (optax.inject_hyperparams(make_optimizer)(rate=dagger.learning_rate) if timed_rate
+                 else make_optimizer(learning_rate(dagger)))
 
     def init(rng: jax.Array) -> DAggerState:
         rng, net_rng, env_rng = jax.random.split(rng, 3)
@@ -139,7 +179,8 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
                            teacher=teacher, rollout=init_rollout_state(env, env_rng),
                            dataset=init_dataset(env.num_envs, dagger.dataset_rollouts, dagger.rollout_length,
                                                 env.observation_size[student_obs], env.action_size),
-                           rng=rng, step=jnp.zeros((), jnp.int32))
+                           rng=rng, step=jnp.zeros((), jnp.int32),
+                           train_seconds=jnp.zeros((), jnp.float32) if timed_rate else None)
 
     def student_mean_fn(params: Params, normalizer: normalization.NormalizerState) -> PolicyFn:
         return make_student(params["actor"], normalizer.mean[student_obs], normalizer.std[student_obs])
@@ -181,7 +222,12 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
             minibatches = {"obs": take(dataset.obs), "label": take(dataset.label)}
             return jax.lax.scan(lambda c, mb: sgd_step(c, mb, state.normalizer), carry, minibatches)
 
-        (params, opt_state), losses = jax.lax.scan(epoch, (state.params, state.opt_state),
+        opt_state = state.opt_state
+        if timed_rate:
+            rate = timed_rate(state.train_seconds)
+            opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "rate": rate})
+            metrics["distill/learning_rate"] = rate
+        (params, opt_state), losses = jax.lax.scan(epoch, (state.params, opt_state),
                                                    jax.random.split(sgd_rng, dagger.num_epochs))
         normalizer = state.normalizer
         if dagger.normalize_obs:
@@ -194,5 +240,6 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
                                   dataset=dataset, rng=rng, step=state.step + 1)
         return new_state, metrics
 
-    return Algorithm(init=init, update=update, env_steps_per_update=env.num_envs * dagger.rollout_length)
+    return Algorithm(init=init, update=update, env_steps_per_update=env.num_envs * dagger.rollout_length,
+                     add_train_seconds=add_train_seconds if timed_rate else None)
 

@@ -2,7 +2,9 @@
 
 A run directory holds `config.json`, `checkpoints/` and `logs/`. Running again in the same
 directory continues from the latest checkpoint; with the same seed, the result equals an
-uninterrupted run, because the chunks are the same jitted function over the saved state.
+uninterrupted run, because the chunks are the same jitted function over the saved state (a learner
+whose schedule follows the clock, `Algorithm.add_train_seconds`, resumes with its clock but is not
+reproducible update for update).
 """
 
 import functools
@@ -46,7 +48,7 @@ _RETIRED_KEYS = ("num_envs",)
 _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_power": 0.0,
                "env.reward.weights.center_of_mass": 0.0, "env.reward.params.center_of_mass.sigma": 0.05,
                "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
-               "dagger.final_learning_rate": 5e-5, "run.init_weights_only": False}
+               "dagger.final_learning_rate": 5e-5, "run.init_weights_only": False, "dagger.lr_decay_budget_share": 0.0}
 # What a run started from another run's weights only (`run.init_weights_only`) takes from it.
 WEIGHT_FIELDS = ("params", "normalizer")
 
@@ -105,14 +107,18 @@ def _with_weights_from_run(source_dir: pathlib.Path, step: int, state: Any) -> A
     return state.replace(**fields)
 
 
+def _as_process_zero(value: Any) -> Any:
+    """Process 0's `value` in every process (a host-side reading such as the clock, which must not differ)."""
+    if jax.process_count() > 1:
+        return multihost_utils.broadcast_one_to_all(np.asarray(value)).item()
+    return value
+
+
 def _budget_spent(started: float, max_minutes: float) -> bool:
     """Whether `max_minutes` (0: no budget) have passed since `started`; every process decides as process 0 does."""
     if max_minutes <= 0:
         return False
-    spent = time.perf_counter() - started >= 60.0 * max_minutes
-    if jax.process_count() > 1:
-        spent = bool(multihost_utils.broadcast_one_to_all(np.asarray(spent)))
-    return spent
+    return bool(_as_process_zero(time.perf_counter() - started >= 60.0 * max_minutes))
 
 
 class Sharded(NamedTuple):
@@ -205,6 +211,8 @@ def run(algorithm: Algorithm, config: ml_collections.ConfigDict, run_dir: str | 
         state, metrics = compiled(state)
         metrics = distributed.to_host(metrics)
         seconds = time.perf_counter() - start
+        if algorithm.add_train_seconds is not None:
+            state = algorithm.add_train_seconds(state, _as_process_zero(seconds))
         step += chunk_size
         chunks.append(metrics)
         logger.log_chunk(step, metrics, {"time/env_steps_per_s": chunk_size * algorithm.env_steps_per_update / seconds})
