@@ -167,7 +167,8 @@ def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algo
     def make_optimizer(rate: float | optax.Schedule) -> optax.GradientTransformation:
         return optax.chain(optax.clip_by_global_norm(dagger.max_grad_norm), optax.adam(rate))
 
-    # A rate that follows the clock is set before each update (`InjectHyperparamsState`); otherwise optax counts.
+    # A rate that follows the clock is set before each update (`InjectHyperparamsState`) from `train_seconds`, which
+    # the runner moves between chunks; otherwise optax counts the steps.
     optimizer = (optax.inject_hyperparams(make_optimizer)(rate=dagger.learning_rate) if timed_rate
                  else make_optimizer(learning_rate(dagger)))
 
