@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from genmimic_jax.rl import normalization
+from genmimic_jax.rl import distributed, normalization
 from genmimic_jax.rl.algorithm import Algorithm, Metrics
 from genmimic_jax.rl.networks import Params, make_actor
 from genmimic_jax.rl.policy import Policy, PolicyFn, make_inference_fn
@@ -139,9 +139,8 @@ def timed_learning_rate(config: ml_collections.ConfigDict) -> optax.Schedule | N
 
 def add_train_seconds(state: DAggerState, seconds: float) -> DAggerState:
     """`state` with `seconds` more of training on its clock (`train_seconds`, replicated like every scalar)."""
-    total = np.asarray(state.train_seconds.addressable_data(0), np.float32) + np.float32(seconds)
-    return state.replace(train_seconds=jax.make_array_from_callback((), state.train_seconds.sharding,
-                                                                    lambda index: total[index]))
+    total = distributed.to_host(state.train_seconds) + np.float32(seconds)
+    return state.replace(train_seconds=jax.device_put(total, state.train_seconds.sharding))
 
 
 def make_dagger(config: ml_collections.ConfigDict, env, teacher: Policy) -> Algorithm:
