@@ -33,14 +33,23 @@ def random_policy(env_config, obs_size: int, obs_key: str = "actor", seed: int =
 
 def write_student_run(run_dir, policy: Policy, env_config) -> None:
     """Saves `policy` as a one-checkpoint student run directory (the layout experiments.distill writes)."""
+    _write_run(run_dir, policy, env_config, {"dagger": {"student_obs": policy.obs_key, "obs_clip": policy.obs_clip}})
+
+
+def write_teacher_run(run_dir, policy: Policy, env_config) -> None:
+    """Saves `policy` as a one-checkpoint teacher run directory (the layout experiments.train writes)."""
+    _write_run(run_dir, policy, env_config,
+               {"motion_dir": "", "ppo": {"actor_obs": policy.obs_key, "obs_clip": policy.obs_clip}})
+
+
+def _write_run(run_dir, policy: Policy, env_config, learner: dict) -> None:
     import ml_collections
 
     from genmimic_jax.rl.checkpointing import Checkpointer
 
     config = ml_collections.ConfigDict({
         "env_name": "g1_tracking", "env": env_config.to_dict(),
-        "network": {"actor_hidden": list(policy.hidden_sizes), "activation": policy.activation},
-        "dagger": {"student_obs": policy.obs_key, "obs_clip": policy.obs_clip}})
+        "network": {"actor_hidden": list(policy.hidden_sizes), "activation": policy.activation}, **learner})
     state = {"params": {"actor": policy.actor_params},
              "normalizer": {"mean": {policy.obs_key: policy.obs_mean}, "std": {policy.obs_key: policy.obs_std}}}
     checkpointer = Checkpointer(pathlib.Path(run_dir) / "checkpoints")

@@ -15,9 +15,12 @@ import pytest
 
 from configs import distill as distill_config
 from configs import train as train_config
-from genmimic_jax.rl import dagger, env_factory, runner
+from genmimic_jax.envs import tracking
+from genmimic_jax.export import onnx_export
+from genmimic_jax.rl import dagger, env_factory, launch, runner
 from genmimic_jax.rl.networks import make_actor
 from genmimic_jax.rl.policy import Policy
+from eval_helpers import random_policy, write_teacher_run
 from rl_toy_runs import frozen_actor, train_toy
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -182,6 +185,29 @@ def test_the_student_learning_rate_can_follow_the_time_budget(tmp_path):
         (bad.run if key == "max_minutes" else bad.dagger)[key] = value
         with pytest.raises(ValueError, match=problem):
             dagger.make_dagger(bad, env, teacher)
+
+
+def test_the_student_trains_in_the_teacher_env_with_its_own_actor_observation(tmp_path):
+    """`launch.with_teacher`: the teacher run's env, but the student config's observation noise and whether the
+    actor sees its root velocity; a teacher run stored before that key existed reads as without it."""
+    env_config = tracking.default_config()
+    env_config.num_envs = 8
+    size = onnx_export.observation_layout(env_config, "privileged").size
+    teacher = random_policy(env_config, size, obs_key="privileged").policy
+    stored = env_config.to_dict()
+    del stored["actor_base_lin_vel"]
+    write_teacher_run(tmp_path / "teacher", teacher, ml_collections.ConfigDict(stored))
+    config = distill_config.get_config()
+    config.teacher_dir = str(tmp_path / "teacher")
+    completed, loaded = launch.with_teacher(config)
+    assert completed.env.num_envs == 8 and not completed.env.actor_base_lin_vel
+    assert completed.env.noise.goal_drift_speed == config.env.noise.goal_drift_speed > 0
+    assert loaded.obs_key == "privileged" and completed.teacher.step == 1
+    config.env.actor_base_lin_vel = True
+    completed, _ = launch.with_teacher(config)
+    assert completed.env.actor_base_lin_vel
+    env = env_factory.make_env(completed)
+    assert env.observation_size["actor"] == onnx_export.observation_layout(stored, "actor").size + 3
 
 
 def test_stopped_and_resumed_distillation_equals_uninterrupted(tmp_path):

@@ -42,6 +42,7 @@ def setup():
     lib = MotionLib.from_clips([clip, mirrored])
     config = tracking_config.default_config()
     config.num_envs = 2
+    config.actor_base_lin_vel = True  # every actor block the layout can hold
     env = TrackingEnv(config, lib)
     observe = jax.jit(env.observe)
     return env, lib, observe

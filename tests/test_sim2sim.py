@@ -15,6 +15,7 @@ from eval_helpers import random_policy, short_clips
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     env_config = tracking_config.default_config()
+    env_config.actor_base_lin_vel = True  # the builder's every block (test_pipeline runs the default layout)
     env = evaluate.make_env(env_config, short_clips()[1:])
     policy = random_policy(env_config, env.observation_size["actor"], seed=2, action_gain=20.0)
     jax_run = Evaluator(env, policy.policy, "mujoco")()

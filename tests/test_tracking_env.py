@@ -270,6 +270,37 @@ def test_privileged_observation_holds_the_next_reference_joints(env):
     assert np.abs(np.asarray(following.qpos[:, 7:] - refs.qpos[:, 7:])).max() > 1e-3  # the clip moves
 
 
+def test_the_actor_can_observe_its_root_velocity_as_a_state_estimator_gives_it(env):
+    """With `actor_base_lin_vel` the actor reads the root's linear velocity in its body frame (as the privileged
+    observation does), with uniform noise of `noise.base_lin_vel` where the actor's noise applies."""
+    config = ml_collections.ConfigDict(env.config.to_dict())
+    config.actor_base_lin_vel = True
+    seeing = TrackingEnv(config, env.motion_lib)
+    assert seeing.observation_size["actor"] == env.observation_size["actor"] + 3
+    assert seeing.observation_size["privileged"] == env.observation_size["privileged"]
+    frames = jnp.array([3, 40])
+    _, physics = _reference_physics(env, frames)
+    world_velocity = jnp.array([[0.6, -0.2, 0.1], [-0.3, 0.4, 0.0]])
+    physics = physics.replace(qvel=physics.qvel.at[:, :3].set(world_velocity))
+    params = randomization.nominal_params(env.nominal)
+    history = jnp.zeros((env.config.history_length, observations.proprio_layout().size))
+    zero = jnp.zeros(env.action_size)
+    keys = jax.random.split(jax.random.PRNGKey(5), 2)
+    clean, _ = jax.vmap(lambda p, f: seeing.observe(p, 0, f, zero, history, params))(physics, frames)
+    noisy, _ = jax.vmap(lambda p, f, k: seeing.observe(p, 0, f, zero, history, params, k))(physics, frames, keys)
+    actor, privileged = seeing.obs_layout["actor"].slices["base_lin_vel"], seeing.obs_layout["privileged"].slices
+    body = np.stack([np.asarray(brax_math.inv_rotate(v, q)) for v, q in zip(world_velocity, physics.qpos[:, 3:7])])
+    np.testing.assert_allclose(np.asarray(clean["actor"][:, actor]), body, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(clean["privileged"][:, privileged["base_lin_vel"]]), body, atol=1e-5)
+    assert np.abs(body - np.asarray(world_velocity)).max() > 0.1  # the body frame is not the world's here
+    error = np.asarray(noisy["actor"][:, actor]) - body
+    assert np.abs(error).max() <= config.noise.base_lin_vel + 1e-6 and np.abs(error).min() > 0.0
+    # The same state without the block: the rest of the actor observation is unchanged.
+    plain, _ = jax.vmap(lambda p, f: env.observe(p, 0, f, zero, history, params))(physics, frames)
+    np.testing.assert_allclose(np.delete(np.asarray(clean["actor"]), np.arange(actor.start, actor.stop), axis=1),
+                               np.asarray(plain["actor"]), atol=1e-6)
+
+
 def _carried(physics, turn: float, shift: np.ndarray):
     """`physics` with the whole robot turned by `turn` rad of heading about its root and moved by `shift` (m)."""
     quat = jnp.array([np.cos(turn / 2), 0.0, 0.0, np.sin(turn / 2)])

@@ -93,10 +93,12 @@ def proprio_layout() -> ObsLayout:
     ))
 
 
-def actor_layout(history_length: int, num_goal_frames: int) -> ObsLayout:
-    """Student/actor: proprioception now, its history (most recent first), goal keypoints of the goal frames."""
+def actor_layout(history_length: int, num_goal_frames: int, base_lin_vel: bool = False) -> ObsLayout:
+    """Student/actor: proprioception now, with `base_lin_vel` the root's linear velocity in its body frame (a state
+    estimator's on the robot), the proprioception's history (most recent first), goal keypoints of the goal frames."""
     proprio = proprio_layout()
-    return ObsLayout(proprio.blocks + (
+    velocity = (ObsBlock("base_lin_vel", 3, MirrorMap.vector3()),) if base_lin_vel else ()
+    return ObsLayout(proprio.blocks + velocity + (
         ObsBlock("proprio_history", history_length * proprio.size, proprio.mirror_map.tile(history_length)),
         ObsBlock("goal_keypoints", num_goal_frames * _KEYPOINTS.size, _KEYPOINTS.tile(num_goal_frames)),
     ))
@@ -182,6 +184,11 @@ def goal_keypoints(physics: PhysicsState, keypoints: jax.Array) -> jax.Array:
     return to_heading(keypoints - physics.qpos[:3], physics.qpos[3:7])
 
 
+def base_lin_vel(physics: PhysicsState) -> jax.Array:
+    """The root's linear velocity [3] in its body frame."""
+    return math.inv_rotate(physics.qvel[:3], physics.qpos[3:7])
+
+
 def privileged_state(physics: PhysicsState, ref: ReferenceFrame, next_ref: ReferenceFrame) -> dict[str, jax.Array]:
     """The hidden-state blocks of one robot, its current reference frame and the frame its next action reaches.
 
@@ -193,7 +200,7 @@ def privileged_state(physics: PhysicsState, ref: ReferenceFrame, next_ref: Refer
     relative = math.quat_to_3x3(math.quat_mul(math.quat_inv(quat), ref.qpos[3:7]))  # R_robot^T R_ref
     ref_ang_vel_world = math.rotate(ref.qvel[3:6], ref.qpos[3:7])
     return {
-        "base_lin_vel": math.inv_rotate(physics.qvel[:3], quat),
+        "base_lin_vel": base_lin_vel(physics),
         "root_height": physics.qpos[2:3],
         "keypoint_pos": to_heading(physics.keypoints - root, quat),
         "keypoint_vel": to_heading(physics.keypoint_vel, quat),

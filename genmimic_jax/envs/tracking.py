@@ -51,6 +51,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Servo targets = offset + ACTION_SCALE * action; the offset is the default pose ('default_pose') or the
     # reference's joint positions at the frame the step reaches ('reference': a = 0 plays the clip back).
     config.action_offset = "default_pose"
+    # The actor also observes its root's linear velocity (body frame), which the G1 does not measure: on the robot a
+    # state estimator must give it (noise.base_lin_vel stands for the estimator's error). Privileged always has it.
+    config.actor_base_lin_vel = False
 
     config.motion = ml_collections.ConfigDict()
     # "uniform", "adaptive" (per-bin failure counts, pooled over the set) or "adaptive_per_clip" (each clip keeps
@@ -81,6 +84,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.noise.joint_pos = 0.01
     config.noise.joint_vel = 0.5
     config.noise.goal_keypoints = 0.02  # m
+    config.noise.base_lin_vel = 0.1  # m/s, with actor_base_lin_vel
     # The actor's goal keypoints slide horizontally at a speed drawn per episode from U(0, s) m/s in a random
     # direction (the noise suite's `drift`, a generated video's camera drift); 0: off.
     config.noise.goal_drift_speed = 0.0
@@ -155,7 +159,8 @@ class TrackingEnv:
         self.goal_offsets = observations.goal_frames(config.goal_offsets)
         self.keypoint_weights = rewards.keypoint_weights(config.reward.keypoint_group_weights)
         self.obs_layout = {
-            "actor": observations.actor_layout(config.history_length, len(self.goal_offsets)),
+            "actor": observations.actor_layout(config.history_length, len(self.goal_offsets),
+                                               config.actor_base_lin_vel),
             "privileged": observations.privileged_layout(len(self.goal_offsets),
                                                          randomization.mirror_map(self.nominal)),
         }
@@ -244,6 +249,13 @@ class TrackingEnv:
         proprio = observations.proprioception(physics, last_action)
         proprio_vec = observations.proprio_layout().assemble(proprio)
         noisy_proprio, noisy_goal = proprio_vec, goal
+        velocity = {}
+        if self.config.actor_base_lin_vel:
+            velocity["base_lin_vel"] = observations.base_lin_vel(physics)
+            if noise_rng is not None:  # a key split only then, so runs without the block keep their samples
+                noise_rng, velocity_rng = jax.random.split(noise_rng)
+                velocity["base_lin_vel"] += self.config.noise.base_lin_vel * jax.random.uniform(
+                    velocity_rng, (3,), minval=-1.0, maxval=1.0)
         if noise_rng is not None:
             proprio_rng, goal_rng = jax.random.split(noise_rng)
             noisy_proprio = proprio_vec + self._proprio_noise * jax.random.uniform(
@@ -257,7 +269,7 @@ class TrackingEnv:
         actor_values = dict(zip(observations.PROPRIO_BLOCKS, jnp.split(
             noisy_proprio, np.cumsum([b.size for b in observations.proprio_layout().blocks])[:-1])))
         actor = self.obs_layout["actor"].assemble(
-            dict(actor_values, proprio_history=history, goal_keypoints=noisy_goal))
+            dict(actor_values, proprio_history=history, goal_keypoints=noisy_goal, **velocity))
         privileged = self.obs_layout["privileged"].assemble(dict(
             proprio, goal_keypoints=goal, physics_params=params.vector(),
             **observations.privileged_state(physics, ref, lib.frame(clip, frame + 1))))

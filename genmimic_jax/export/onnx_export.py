@@ -137,7 +137,8 @@ def observation_layout(env_config: Mapping[str, Any], obs_key: str) -> observati
     """The block layout of observation `obs_key` ('actor' or 'privileged') of an environment config."""
     num_goal_frames = len(env_config["goal_offsets"])
     if obs_key == "actor":
-        return observations.actor_layout(int(env_config["history_length"]), num_goal_frames)
+        return observations.actor_layout(int(env_config["history_length"]), num_goal_frames,
+                                         bool(env_config.get("actor_base_lin_vel", False)))
     if obs_key == "privileged":
         nominal = randomization.Nominal.from_model(g1_model.load_model(scene=True))
         return observations.privileged_layout(num_goal_frames, randomization.mirror_map(nominal))

@@ -70,18 +70,20 @@ def _heading_rotation(quat: np.ndarray) -> np.ndarray:
     return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _projected_gravity(quat: np.ndarray) -> np.ndarray:
+def _to_body(vector: np.ndarray, quat: np.ndarray) -> np.ndarray:
+    """A world vector in the body frame of a wxyz root orientation."""
     rotation = np.empty(9)
     mujoco.mju_quat2Mat(rotation, np.asarray(quat, np.float64))
-    return rotation.reshape(3, 3).T @ np.array([0.0, 0.0, -1.0])
+    return rotation.reshape(3, 3).T @ vector
 
 
 class ActorObservation:
     """Builds the deployable observation from a MuJoCo state, following the model metadata's layout.
 
     Blocks: projected gravity, base angular velocity (body frame), joint positions minus the default pose, joint
-    velocities, last raw action (joints in MuJoCo order), the history of these (most recent first, filled with
-    the first frame at the start), and the goal keypoints of the goal frames relative to the root in its heading
+    velocities, last raw action (joints in MuJoCo order), where the layout has it the base linear velocity (body
+    frame; on the robot a state estimator's), the history of the first five (most recent first, filled with the
+    first frame at the start), and the goal keypoints of the goal frames relative to the root in its heading
     frame.
     """
 
@@ -98,7 +100,7 @@ class ActorObservation:
         self.history: list[np.ndarray] | None = None
 
     def proprio(self, qpos: np.ndarray, qvel: np.ndarray, last_action: np.ndarray) -> dict[str, np.ndarray]:
-        return {"projected_gravity": _projected_gravity(qpos[3:7]), "base_ang_vel": qvel[3:6],
+        return {"projected_gravity": _to_body(np.array([0.0, 0.0, -1.0]), qpos[3:7]), "base_ang_vel": qvel[3:6],
                 "joint_pos": qpos[7:] - self.default_pose, "joint_vel": qvel[6:], "last_action": last_action}
 
     def __call__(self, qpos: np.ndarray, qvel: np.ndarray, last_action: np.ndarray,
@@ -109,6 +111,7 @@ class ActorObservation:
         if self.history is None:
             self.history = [proprio] * self.history_length
         blocks["proprio_history"] = np.concatenate(self.history)
+        blocks["base_lin_vel"] = _to_body(qvel[:3], qpos[3:7])  # on the robot: the state estimator's
         blocks["goal_keypoints"] = (goal_keypoints - qpos[:3]) @ _heading_rotation(qpos[3:7]).T
         obs = np.concatenate([np.ravel(blocks[name]) for name, _ in self.layout])
         self.history = [proprio] + self.history[:-1]

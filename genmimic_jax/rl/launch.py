@@ -45,6 +45,8 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
         config.env.num_envs = student_env.num_envs
     if "noise" in config.env and "noise" in student_env:
         config.env.noise = student_env.noise
+    if "actor_base_lin_vel" in student_env:
+        config.env.actor_base_lin_vel = student_env.actor_base_lin_vel
     config.motion_dir = config.motion_dir or teacher_config["motion_dir"]
     config.teacher = ml_collections.ConfigDict({
         "run_dir": str(config.teacher_dir), "step": saved.step, "actor_obs": teacher.obs_key,
