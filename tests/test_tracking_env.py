@@ -344,44 +344,60 @@ def test_anchored_keypoint_term_ignores_drift_and_the_world_terms_do_not(env):
     assert np.all(np.asarray(fails["end_effector_height"]))
 
 
-def _goal_noise_steps(num_envs: int, steps: int, **noise: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _goal_noise_steps(num_envs: int, steps: int, **noise) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Actor and privileged goal keypoints [steps, envs, G, K, 3] of envs stepped with zero actions on a long clip,
-    with every observation noise off but `noise` (keys of `config.noise`), and the control period."""
+    with every observation noise off but `noise` (keys of `config.noise`), the clip frames [steps, envs] and the
+    control period."""
     config = tracking_config.default_config()
     config.num_envs = num_envs
     config.action_offset = "reference"
     config.randomization.enabled = config.push.enabled = False
-    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise})
+    config.noise = ml_collections.ConfigDict({name: 0.0 for name in config.noise if name != "goal_drift_origin"})
+    config.noise.goal_drift_origin = tracking_config.default_config().noise.goal_drift_origin
     config.noise.update(noise)
     # A long clip, so that no start is within the steps of its end.
     env = TrackingEnv(config, MotionLib.from_clips([synthetic_motion.synthetic_motion(duration=20.0, yaw=0.5)]))
     state = jax.jit(env.reset)(jax.random.PRNGKey(3))
     assert np.all(np.asarray(state.info["frame"]) < env.motion_lib.lengths[0] - steps - 2)
     step = jax.jit(env.step)
-    goals = {"actor": [], "privileged": []}
+    goals, frames = {"actor": [], "privileged": []}, []
     for _ in range(steps):
         state = step(state, jnp.zeros((num_envs, env.action_size)))
         assert not np.any(np.asarray(state.done))
+        frames.append(np.asarray(state.info["frame"]))
         for name, out in goals.items():
             out.append(np.asarray(state.obs[name][:, env.obs_layout[name].slices["goal_keypoints"]]).reshape(
                 num_envs, -1, len(constants.KEYPOINT_NAMES), 3))
-    return np.stack(goals["actor"]), np.stack(goals["privileged"]), config.ctrl_dt
+    return np.stack(goals["actor"]), np.stack(goals["privileged"]), np.stack(frames), config.ctrl_dt
 
 
-def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity():
-    actor, privileged, ctrl_dt = _goal_noise_steps(NUM_ENVS, 10, goal_drift_speed=0.2)
+@pytest.mark.parametrize("origin", ["clip", "episode"])
+def test_goal_drift_slides_only_the_actor_goals_at_a_per_episode_velocity(origin):
+    """The slide has gone on since the clip's first frame ('clip', as a video's drift in the noise suite) or since
+    the episode's start ('episode')."""
+    actor, privileged, frames, ctrl_dt = _goal_noise_steps(NUM_ENVS, 10, goal_drift_speed=0.2,
+                                                           goal_drift_origin=origin)
     goal_shift = (actor - privileged).reshape(10, NUM_ENVS, -1, 3)
     np.testing.assert_allclose(goal_shift, np.broadcast_to(goal_shift[:, :, :1], goal_shift.shape), atol=1e-5)
     shifts = goal_shift[:, :, 0]
+    drifting = frames if origin == "clip" else np.broadcast_to(np.arange(1, 11)[:, None], frames.shape)
+    assert origin == "episode" or np.all(frames[0] > 1)  # the starts are late in the clip, so the two differ
     # In the heading frame, so compare speeds: |shift| grows linearly, at most 0.2 m/s, differently per env.
-    speeds = np.linalg.norm(shifts, axis=-1) / (np.arange(1, 11)[:, None] * ctrl_dt)
+    speeds = np.linalg.norm(shifts, axis=-1) / (drifting * ctrl_dt)
     np.testing.assert_allclose(speeds, np.broadcast_to(speeds[:1], speeds.shape), rtol=1e-3, atol=1e-4)
     assert np.all(speeds[0] <= 0.2) and np.ptp(speeds[0]) > 0.01
     np.testing.assert_allclose(shifts[..., 2], 0.0, atol=1e-3)  # horizontal while the robot is upright
 
 
+def test_an_unknown_drift_origin_is_refused(env):
+    config = ml_collections.ConfigDict(env.config.to_dict())
+    config.noise.goal_drift_origin = "video"
+    with pytest.raises(ValueError, match="goal_drift_origin"):
+        TrackingEnv(config, env.motion_lib)
+
+
 def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_episode():
-    actor, privileged, _ = _goal_noise_steps(NUM_ENVS, 5, goal_bone_scale=0.1)
+    actor, privileged, _, _ = _goal_noise_steps(NUM_ENVS, 5, goal_bone_scale=0.1)
     index = constants.KEYPOINT_INDEX
     pelvis = index["pelvis"]
     np.testing.assert_allclose(actor[..., pelvis, :], privileged[..., pelvis, :], atol=1e-5)
@@ -398,7 +414,7 @@ def test_goal_bone_scale_gives_the_actor_a_wrongly_proportioned_goal_body_per_ep
 
 def test_goal_wobble_shifts_the_actor_goals_by_a_slowly_varying_horizontal_offset():
     num_envs = 64
-    actor, privileged, _ = _goal_noise_steps(num_envs, 10, goal_wobble=0.1)
+    actor, privileged, _, _ = _goal_noise_steps(num_envs, 10, goal_wobble=0.1)
     shift = (actor - privileged).reshape(10, num_envs, -1, 3)
     np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :, :1], shift.shape), atol=1e-5)  # the whole body
     shifts = shift[:, :, 0]  # [steps, envs, 3], in each robot's heading frame

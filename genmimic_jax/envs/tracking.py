@@ -31,6 +31,7 @@ from genmimic_jax.robot.g1 import model as g1_model
 FAILURES = ("fall", "keypoint_error", "anchor_error", "end_effector_height", "nan")
 ACTION_OFFSETS = ("default_pose", "reference")
 SAMPLINGS = ("uniform", "adaptive", "adaptive_per_clip")
+DRIFT_ORIGINS = ("clip", "episode")
 # Per-episode info that a restart replaces; goal_bone_factors and goal_wobble exist only when their noise is on.
 _EPISODE_KEYS = ("clip", "frame", "steps", "last_action", "action_buffer", "history", "params", "push_countdown",
                  "goal_drift", "goal_bone_factors", "goal_wobble")
@@ -88,6 +89,9 @@ def default_config() -> ml_collections.ConfigDict:
     # The actor's goal keypoints slide horizontally at a speed drawn per episode from U(0, s) m/s in a random
     # direction (the noise suite's `drift`, a generated video's camera drift); 0: off.
     config.noise.goal_drift_speed = 0.0
+    # Where the slide starts: 'clip', at the clip's first frame as a video's drift does, so that an episode started
+    # late in a clip begins with the offset gathered by then; 'episode' (runs before 2026-12-06), at the episode's.
+    config.noise.goal_drift_origin = "clip"
     # The actor's goal body is wrongly proportioned: each bone scaled by its own factor 1 + N(0, s), drawn per
     # episode (the noise suite's `limb_length`, a generated video's body-shape error); 0: off.
     config.noise.goal_bone_scale = 0.0
@@ -150,6 +154,9 @@ class TrackingEnv:
             raise ValueError(f"config.action_offset must be one of {ACTION_OFFSETS}, got {config.action_offset!r}")
         if config.motion.sampling not in SAMPLINGS:
             raise ValueError(f"config.motion.sampling must be one of {SAMPLINGS}, got {config.motion.sampling!r}")
+        if config.noise.goal_drift_origin not in DRIFT_ORIGINS:
+            raise ValueError(f"config.noise.goal_drift_origin must be one of {DRIFT_ORIGINS}, got "
+                             f"{config.noise.goal_drift_origin!r}")
         spec = g1_model.load_spec(scene=True)
         if abs(config.substeps * spec.option.timestep - config.ctrl_dt) > 1e-9:
             raise ValueError(f"substeps * timestep = {config.substeps} * {spec.option.timestep} is not ctrl_dt "
@@ -352,7 +359,8 @@ class TrackingEnv:
         """`state` with the observations of `physics` and the history advanced (all envs)."""
         info = state.info
         rng, noise_rng = jax.vmap(jax.random.split, out_axes=1)(info["rng"])
-        goal_shift = info["goal_drift"] * (info["steps"] * self.config.ctrl_dt)[:, None]
+        drifting = info["frame"] if self.config.noise.goal_drift_origin == "clip" else info["steps"]
+        goal_shift = info["goal_drift"] * (drifting * self.config.ctrl_dt)[:, None]
         wobble = {}
         if "goal_wobble" in info:  # an Ornstein-Uhlenbeck step, so its std stays goal_wobble
             noise_rng, wobble_rng = jax.vmap(jax.random.split, out_axes=1)(noise_rng)
