@@ -38,8 +38,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     # the student learns not to chase the slide (noise-suite drift at 0.1 m/s over three noise seeds: 3-4 of the
     # teacher's 3 clips kept, 1-2 without it; benchmarks/RESULTS.md).
     config.env.noise.goal_drift_speed = 0.2
-    # The student also observes its root's linear velocity, as a state estimator on the robot gives it (with
-    # env.noise.base_lin_vel); the teacher's env keeps its own value otherwise.
+    # True: the student also observes its root's linear velocity, which on the robot a state estimator must give
+    # (env.noise.base_lin_vel stands for its error); like env.noise, this replaces the teacher env's value.
     config.env.actor_base_lin_vel = False
     config.motion_dir = ""  # a non-empty value here overrides the teacher's motion set
     config.teacher = ml_collections.ConfigDict()
