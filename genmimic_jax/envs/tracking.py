@@ -257,14 +257,12 @@ class TrackingEnv:
         proprio = observations.proprioception(physics, last_action)
         proprio_vec = observations.proprio_layout().assemble(proprio)
         noisy_proprio, noisy_goal = proprio_vec, goal
-        velocity = {}
-        if self.config.actor_base_lin_vel:
-            velocity["base_lin_vel"] = observations.base_lin_vel(physics)
-            if noise_rng is not None:  # a key split only then, so runs without the block keep their samples
+        velocity = {"base_lin_vel": observations.base_lin_vel(physics)} if self.config.actor_base_lin_vel else {}
+        if noise_rng is not None:
+            if velocity:  # a key split only then, so runs without the block keep their samples
                 noise_rng, velocity_rng = jax.random.split(noise_rng)
                 velocity["base_lin_vel"] += self.config.noise.base_lin_vel * jax.random.uniform(
                     velocity_rng, (3,), minval=-1.0, maxval=1.0)
-        if noise_rng is not None:
             proprio_rng, goal_rng = jax.random.split(noise_rng)
             noisy_proprio = proprio_vec + self._proprio_noise * jax.random.uniform(
                 proprio_rng, proprio_vec.shape, minval=-1.0, maxval=1.0)

@@ -9,6 +9,10 @@ from genmimic_jax.envs import physics_backends
 from genmimic_jax.rl import dagger, distributed, env_factory, local_job, ppo, runner
 from genmimic_jax.rl.policy import Policy, check_observation, load_policy
 
+# Env keys that belong to the student's observation, not to the teacher's task: the distillation config's values
+# replace the teacher env's (the privileged teacher observes neither).
+STUDENT_ENV_KEYS = ("noise", "actor_base_lin_vel")
+
 
 def check_num_envs(config: ml_collections.ConfigDict) -> None:
     """Refuses an environment count outside [limits.MIN_NUM_ENVS, limits.MAX_NUM_ENVS] before anything is built."""
@@ -43,10 +47,9 @@ def with_teacher(config: ml_collections.ConfigDict) -> tuple[ml_collections.Conf
     config.env = env_factory.stored_env_config(teacher_config["env_name"], teacher_config["env"])
     if student_env.num_envs > 0:
         config.env.num_envs = student_env.num_envs
-    if "noise" in config.env and "noise" in student_env:
-        config.env.noise = student_env.noise
-    if "actor_base_lin_vel" in student_env:
-        config.env.actor_base_lin_vel = student_env.actor_base_lin_vel
+    for key in STUDENT_ENV_KEYS:
+        if key in config.env and key in student_env:
+            config.env[key] = student_env[key]
     config.motion_dir = config.motion_dir or teacher_config["motion_dir"]
     config.teacher = ml_collections.ConfigDict({
         "run_dir": str(config.teacher_dir), "step": saved.step, "actor_obs": teacher.obs_key,
