@@ -202,6 +202,7 @@ def test_the_student_trains_in_the_teacher_env_with_its_own_actor_observation(tm
     completed, loaded = launch.with_teacher(config)
     assert completed.env.num_envs == 8 and not completed.env.actor_base_lin_vel
     assert completed.env.noise.goal_drift_speed == config.env.noise.goal_drift_speed > 0
+    assert completed.env.noise.goal_bone_scale == config.env.noise.goal_bone_scale > 0
     assert loaded.obs_key == "privileged" and completed.teacher.step == 1
     config.env.actor_base_lin_vel = True
     completed, _ = launch.with_teacher(config)
