@@ -2,9 +2,9 @@
 
     python -m experiments.distill --config=configs/distill.py --config.teacher_dir=runs/teacher --config.name=student
 
-The environment (`env_name`, `env` but for the student's own keys `launch.STUDENT_ENV_KEYS`: its observation noise
-`env.noise` and `env.actor_base_lin_vel`; `motion_dir`) and the `teacher` block are read from the teacher's
-`config.json`; everything else here can be overridden on the command line.
+The environment (`env_name`, `env` but for the student's own keys `launch.STUDENT_ENV_KEYS`, what its actor observes
+and the noise on it; `motion_dir`) and the `teacher` block are read from the teacher's `config.json`; everything else
+here can be overridden on the command line.
 `configs/distill.py:cpu` is the CPU recipe (`cpu_recipe`), the student of `configs/train.py:g1_cpu`:
 
     python -m experiments.distill --config=configs/distill.py:cpu --config.teacher_dir=runs/teacher \
