@@ -40,9 +40,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     # teacher's 3 clips kept, 1-2 without it; benchmarks/RESULTS.md).
     config.env.noise.goal_drift_speed = 0.2
     # A wrongly proportioned goal body per episode (each bone x 1 + N(0, 0.1)), like a video's body-shape error: the
-    # student learns that a hand or foot goal off its reach is no reason to move the whole body (the same teacher and
-    # seed, noise suite at level 0.1 over four noise seeds: limb length 7/7/7/7 clips against 5/4/6/5 without it, all
-    # corruptions 132 clips kept of 140 against 113; benchmarks/RESULTS.md).
+    # student learns that a hand or foot goal off its reach is no reason to move the whole body (noise suite at level
+    # 0.1 over four noise seeds, three student seeds of one teacher: limb length kept the teacher's 7 clips in 11 of
+    # 12 runs, all corruptions 131-132 clips of 140; twelve students without it, 100-120; benchmarks/RESULTS.md).
     config.env.noise.goal_bone_scale = 0.1
     # True: the student also observes its root's linear velocity, which on the robot a state estimator must give
     # (env.noise.base_lin_vel stands for its error); like env.noise, this replaces the teacher env's value.
