@@ -53,6 +53,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.contact.height_margin = 0.05  # m above the joint's resting height
     config.contact.max_speed = 0.3  # m/s
     config.contact.min_frames = 3
+    # m: the lowest apex of a foot's swing between two planted runs (`retarget.contact.swing_floor`); 0 keeps the
+    # human's, who may skim or slide a loaded foot where the G1's soles grip.
+    config.swing_clearance = 0.0
 
     # Residual weights: a 1 m keypoint error at weight 1 costs 1.
     config.weights = ml_collections.ConfigDict()

@@ -346,6 +346,46 @@ def test_dynamic_balance_brings_the_shared_kick_over_its_feet(shared_dir):
     assert reports[4]["foot_penetration_mm"] < reports[0]["foot_penetration_mm"] + 2.0
 
 
+def test_swing_floor_raises_each_foot_only_between_two_plants():
+    planted = np.ones((12, 2, 2), bool)
+    planted[3:8, 0] = False  # a left swing of 5 frames
+    planted[9:, 1, 0] = False  # the right heel lifts, its toe stays planted
+    planted[:2, 1] = False  # the right foot in the air from the start: no plant before it
+    floor = contact.swing_floor(planted, 0.04)
+    np.testing.assert_allclose(floor[3:8, 0], 0.04 * np.sin(np.pi * np.arange(1, 6) / 6), rtol=1e-6)
+    assert floor[:3, 0].max() == 0 and floor[8:, 0].max() == 0 and floor[:, 1].max() == 0
+    assert contact.swing_floor(planted, 0.0).max() == 0
+
+
+def skimming_foot(num_frames: int = 45) -> np.ndarray:
+    """qpos [T, 36]: standing, the right foot swept 0.14 m out and back in 0.5 s, at most 2 cm off the floor."""
+    qpos = standing_qpos(num_frames)
+    t = np.arange(num_frames) / FPS
+    sweep = np.where((t > 0.4) & (t < 0.9), np.sin(np.pi * (t - 0.4) / 0.5), 0.0)
+    qpos[:, 7 + constants.JOINT_INDEX["right_hip_roll_joint"]] -= 0.25 * sweep
+    return qpos.astype(np.float32)
+
+
+def test_swing_clearance_lifts_a_skimming_foot_into_a_step():
+    human = human_from_robot(skimming_foot())
+    swing = ~contact.detect_planted(human)[:, 1].any(-1)
+    assert 10 <= swing.sum() <= 20
+    apex = np.flatnonzero(swing)[swing.sum() // 2]
+    lowest = {}
+    for clearance in (0.0, 0.04):
+        config = small_config()
+        config.swing_clearance = clearance
+        result = pipeline.Retargeter(config)([human])[0]
+        points = np.asarray(optimize.bodies_of_trajectory(result.motion.qpos)[0])
+        lowest[clearance] = points[:, optimize.tracked_points().corners, 2].min(-1)  # [T, 2]
+        assert result.report["group_error_mm"]["pelvis"] < 5.0
+        assert result.report["foot_skating_cm_s"] < 0.5
+    assert lowest[0.0][apex, 1] < 0.02
+    assert lowest[0.04][apex, 1] > 0.035
+    assert np.all(lowest[0.04][swing, 1] > lowest[0.0][swing, 1])
+    np.testing.assert_allclose(lowest[0.04][~swing], lowest[0.0][~swing], atol=2e-3)  # planted frames stay
+
+
 def test_joint_limits_are_hard(retargeter, robot_as_human):
     """Elbows asked to bend backwards and knees to hyperextend stay inside their ranges."""
     _, human = robot_as_human
@@ -408,7 +448,7 @@ def test_heading_term_jacobian():
     rotvecs[0] = [0.3, 1.4, 0.5]  # pitched 80 degrees
     rotations = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rotvecs, jnp.float32)))
     human = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)))
-    problem = optimize.Problem(*[None] * 2, jnp.asarray(human), None, None, jnp.ones(8), None)
+    problem = optimize.Problem(*[None] * 2, jnp.asarray(human), None, None, None, jnp.ones(8), None)
     weights = pipeline.weights_from_config(configs.retarget.get_config())._replace(heading=np.float32(2.0))
 
     def residual(rot):
@@ -505,6 +545,10 @@ def test_retarget_refuses_bad_weights_and_diverged_solves(robot_as_human):
     with pytest.raises(InputError, match=r"config.balance.gain: value -1 is outside \[0, 1000\]"):
         pipeline.Retargeter(config)
     config.balance.gain = 1.25
+    config.swing_clearance = -0.02
+    with pytest.raises(InputError, match=r"config.swing_clearance: value -0.02 is outside \[0, 0.5\]"):
+        pipeline.Retargeter(config)
+    config.swing_clearance = 0.0
     config.weights.ground = 1e30  # overflows float32: the solve cannot stay finite
     with pytest.raises(InputError, match="robot_as_human: the retargeting solve diverged"):
         pipeline.Retargeter(config)([human])

@@ -38,3 +38,26 @@ def detect_planted(
         planted = scipy.ndimage.binary_closing(planted, structure, border_value=0) | planted
         planted = scipy.ndimage.binary_opening(planted, structure)
     return planted
+
+
+def swing_floor(planted: np.ndarray, clearance: float) -> np.ndarray:
+    """[T, 2] the lowest height (m) each foot's sole may take: `clearance` times a half sine over each swing (a run of
+    frames with neither heel nor toe planted, between two planted runs), 0 elsewhere.
+
+    A human foot may skim the floor a centimetre up, or slide on it, while it carries weight (a lunge's dragged back
+    foot); the G1's rubber soles grip, so a reference that skims makes its policy shuffle short. A floor raised under
+    each swing turns such a skim into a step.
+    """
+    floor = np.zeros(planted.shape[:2], np.float32)
+    if clearance <= 0.0:
+        return floor
+    on = planted.max(-1).astype(bool)  # [T, 2]
+    for side in range(on.shape[1]):
+        touching = np.flatnonzero(on[:, side])
+        if touching.size < 2:
+            continue
+        gaps = np.flatnonzero(np.diff(touching) > 1)
+        for start, stop in zip(touching[gaps] + 1, touching[gaps + 1]):  # swing frames [start, stop)
+            length = stop - start
+            floor[start:stop, side] = clearance * np.sin(np.pi * np.arange(1, length + 1) / (length + 1))
+    return floor

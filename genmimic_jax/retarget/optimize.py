@@ -63,6 +63,7 @@ class Problem(NamedTuple):
     target_valid: jax.Array  # [T, K] 1 where the target exists
     pelvis_rotation: jax.Array  # [T, 3, 3] human pelvis frame
     planted: jax.Array  # [T, 2, 2] 1 where the left/right human heel/toe is planted
+    sole_floor: jax.Array  # [T, 2] lowest height of the left/right sole and its corners (`contact.swing_floor`)
     link: jax.Array  # [T] 1 where frame t-1 is the previous frame of the same clip
     valid: jax.Array  # [T] 1 for real frames, 0 for padding
     fps: jax.Array  # [T] frame rate of the frame's clip
@@ -182,13 +183,14 @@ def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights
     kp_weight = weights.keypoint * problem.target_valid * problem.valid[:, None]  # [T, K]
     kp_weight = jnp.repeat(kp_weight[..., None], 3, -1)
     sole_z = pos[:, points.sole, 2]  # [T, 2]
-    sole_z_weight, sole_z_target = _floor_term(sole_z, weights.ground)
+    sole_z_weight, sole_z_target = _floor_term(sole_z, weights.ground, problem.sole_floor)
     sole_xy_weight = weights.plant_slide * problem.planted.max(-1) * jnp.isfinite(anchors[..., 0])
     sole_weight = jnp.concatenate([jnp.repeat(sole_xy_weight[..., None], 2, -1), sole_z_weight[..., None]], -1)
     sole_target = jnp.concatenate([jnp.nan_to_num(anchors), sole_z_target[..., None]], -1)
     corner_z = pos[:, points.corners.reshape(-1), 2]  # [T, 8]
     corner_planted = problem.planted[:, :, points.corner_part].reshape(corner_z.shape) > 0  # its heel/toe planted
-    floor_weight, floor_target = _floor_term(corner_z, weights.ground)
+    corner_floor = jnp.repeat(problem.sole_floor, NUM_CORNERS, axis=1)  # [T, 8], as points.corners.reshape(-1)
+    floor_weight, floor_target = _floor_term(corner_z, weights.ground, corner_floor)
     corner_z_weight = jnp.where(corner_planted, weights.plant_height, floor_weight)
     corner_weight = jnp.zeros(corner_z.shape + (3,)).at[..., 2].set(corner_z_weight)
     corner_target = jnp.where(corner_planted, 0.0, floor_target)[..., None] * jnp.array([0.0, 0.0, 1.0])
@@ -209,10 +211,10 @@ def _arm_targets(targets: jax.Array, pos: jax.Array, follow: jax.Array) -> jax.A
     return targets
 
 
-def _floor_term(z: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Weight and target that make `weight * (z - target)` the smooth floor residual `weight * f(z)`, with
-    f(z) = -softplus(-z / s) * s (about min(z, 0), softness s = FLOOR_SOFTNESS) and the weight scaled by f'(z)."""
-    scaled = -z / FLOOR_SOFTNESS
+def _floor_term(z: jax.Array, weight: jax.Array, floor: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Weight and target that make `weight * (z - target)` the smooth floor residual `weight * f(z - floor)`, with
+    f(h) = -softplus(-h / s) * s (about min(h, 0), softness s = FLOOR_SOFTNESS) and the weight scaled by f'(h)."""
+    scaled = (floor - z) / FLOOR_SOFTNESS
     slope = jax.nn.sigmoid(scaled)  # f'(z)
     ratio = jnp.where(scaled < -20.0, -FLOOR_SOFTNESS, -FLOOR_SOFTNESS * jax.nn.softplus(scaled) / slope)  # f / f'
     return weight * slope, z - ratio
@@ -594,6 +596,7 @@ class ClipInput:
     target_valid: np.ndarray  # [K] bool
     pelvis_rotation: np.ndarray  # [T, 3, 3]
     planted: np.ndarray  # [T, 2, 2] bool (foot, heel/toe)
+    sole_floor: np.ndarray  # [T, 2] (`contact.swing_floor`)
     fps: float
 
 
@@ -612,6 +615,7 @@ def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[s
     target_valid = np.zeros((length, NUM_KEYPOINTS), np.float32)
     pelvis_rotation = np.broadcast_to(np.eye(3, dtype=np.float32), (length, 3, 3)).copy()
     planted = np.zeros((length, 2, 2), np.float32)
+    sole_floor = np.zeros((length, 2), np.float32)
     link = np.zeros(length, np.float32)
     valid = np.zeros(length, np.float32)
     fps = np.ones(length, np.float32)
@@ -620,10 +624,11 @@ def pack(clips: list[ClipInput], length: int) -> tuple[Problem, Solution, list[s
         target_valid[frames] = clip.target_valid
         pelvis_rotation[frames] = clip.pelvis_rotation
         planted[frames] = clip.planted
+        sole_floor[frames] = clip.sole_floor
         link[frames.start + 1:frames.stop] = 1.0
         valid[frames] = 1.0
         fps[frames] = clip.fps
-    problem = Problem(targets, target_valid, pelvis_rotation, planted, link, valid, fps)
+    problem = Problem(targets, target_valid, pelvis_rotation, planted, sole_floor, link, valid, fps)
     init = Solution(
         root_pos=targets[:, constants.KEYPOINT_INDEX["pelvis"]].copy(),
         root_rot=pelvis_rotation.copy(),

@@ -85,6 +85,7 @@ class Retargeter:
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.weights = weights_from_config(config)
+        limits.check_range("config.swing_clearance", "value", config.swing_clearance, 0.0, 0.5, error_type=InputError)
         for block in ("balance", "dynamic_balance"):
             for name, value in config[block].items():
                 limits.check_range(f"config.{block}.{name}", "value", value, 0.0, 1e3, error_type=InputError)
@@ -94,7 +95,9 @@ class Retargeter:
         validate(human)
         planted = contact.detect_planted(human, **self.config.contact)
         targets = scale_fit.build_targets(human, self.scales.get(human), planted)
-        clip = optimize.ClipInput(targets.positions, targets.valid, targets.pelvis_rotation, planted, human.fps)
+        sole_floor = contact.swing_floor(planted, self.config.swing_clearance)
+        clip = optimize.ClipInput(targets.positions, targets.valid, targets.pelvis_rotation, planted, sole_floor,
+                                  human.fps)
         return Prepared(human, clip)
 
     def compile(self, length: int) -> jax.stages.Compiled:
