@@ -54,7 +54,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.contact.max_speed = 0.3  # m/s
     config.contact.min_frames = 3
     # m: the lowest apex of a foot's swing between two planted runs (`retarget.contact.swing_floor`); 0 keeps the
-    # human's, who may skim or slide a loaded foot where the G1's soles grip.
+    # human's, who may skim or slide a loaded foot where the G1's soles grip. With 0.04 (the CPU recipe's clips,
+    # README) a teacher on the nine Bandai clips left the slash's lunges 60-87 mm off their path instead of 188-210
+    # (one seed, benchmarks/RESULTS.md); off by default until more seeds and the main job's own clips confirm it.
     config.swing_clearance = 0.0
 
     # Residual weights: a 1 m keypoint error at weight 1 costs 1.

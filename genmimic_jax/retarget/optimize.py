@@ -215,7 +215,7 @@ def _floor_term(z: jax.Array, weight: jax.Array, floor: jax.Array) -> tuple[jax.
     """Weight and target that make `weight * (z - target)` the smooth floor residual `weight * f(z - floor)`, with
     f(h) = -softplus(-h / s) * s (about min(h, 0), softness s = FLOOR_SOFTNESS) and the weight scaled by f'(h)."""
     scaled = (floor - z) / FLOOR_SOFTNESS
-    slope = jax.nn.sigmoid(scaled)  # f'(z)
+    slope = jax.nn.sigmoid(scaled)  # f'(h)
     ratio = jnp.where(scaled < -20.0, -FLOOR_SOFTNESS, -FLOOR_SOFTNESS * jax.nn.softplus(scaled) / slope)  # f / f'
     return weight * slope, z - ratio
 
