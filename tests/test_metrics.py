@@ -34,6 +34,7 @@ def test_constant_offset_gives_that_offset():
     offset = np.array([0.03, -0.04, 0.0])  # 50 mm
     shifted = keypoints + offset
     assert metrics.mpjpe_mm(shifted, keypoints) == pytest.approx(50.0)
+    assert metrics.peak_error_mm(shifted, keypoints) == pytest.approx(50.0)
     for value in metrics.group_errors_mm(shifted, keypoints).values():
         assert value == pytest.approx(50.0)
     # A global translation moves every keypoint alike: nothing root-relative and no velocity changes.
@@ -54,6 +55,14 @@ def test_one_keypoint_offset_lands_in_its_group_only():
     assert groups["end_effector"] == pytest.approx(200.0 / members)
     assert groups["upper"] == 0.0 and groups["lower"] == 0.0
     assert metrics.mpjpe_mm(moved, keypoints) == pytest.approx(200.0 / K)
+
+
+def test_peak_error_is_the_worst_frame_where_the_mean_hides_it():
+    keypoints, _ = _clip(np.random.default_rng(4), frames=100)
+    lunged = keypoints.copy()
+    lunged[60] += np.array([0.0, 0.25, 0.0])  # one frame 250 mm off
+    assert metrics.peak_error_mm(lunged, keypoints) == pytest.approx(250.0)
+    assert metrics.mpjpe_mm(lunged, keypoints) == pytest.approx(2.5)
 
 
 def test_root_relative_error_sees_pose_but_not_translation():

@@ -448,7 +448,8 @@ def test_heading_term_jacobian():
     rotvecs[0] = [0.3, 1.4, 0.5]  # pitched 80 degrees
     rotations = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rotvecs, jnp.float32)))
     human = np.asarray(kinematics.rotvec_to_matrix(jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)))
-    problem = optimize.Problem(*[None] * 2, jnp.asarray(human), None, None, None, jnp.ones(8), None)
+    problem = optimize.Problem(targets=None, target_valid=None, pelvis_rotation=jnp.asarray(human), planted=None,
+                               sole_floor=None, link=None, valid=jnp.ones(8), fps=None)
     weights = pipeline.weights_from_config(configs.retarget.get_config())._replace(heading=np.float32(2.0))
 
     def residual(rot):

@@ -14,7 +14,7 @@ from genmimic_jax.robot.g1 import constants
 
 GROUPS = ("end_effector", "upper", "lower")
 # Per-clip metric keys averaged over clips in `summarize` (success is reported as a rate).
-AVERAGED_KEYS = ("mpjpe_mm", "root_relative_mpjpe_mm", "end_effector_mm", "upper_mm", "lower_mm",
+AVERAGED_KEYS = ("mpjpe_mm", "peak_error_mm", "root_relative_mpjpe_mm", "end_effector_mm", "upper_mm", "lower_mm",
                  "velocity_error_mm_s", "joint_error_rad")
 # Figures of the reference clip itself, shown beside the policy's (`evaluate.reference_zmp_off_s`,
 # `feasibility.torque_over_limit_s`).
@@ -32,6 +32,12 @@ def keypoint_distances(sim: np.ndarray, goal: np.ndarray) -> np.ndarray:
 def mpjpe_mm(sim: np.ndarray, goal: np.ndarray) -> float:
     """Global mean per-keypoint position error in millimetres."""
     return float(1000.0 * np.mean(keypoint_distances(sim, goal)))
+
+
+def peak_error_mm(sim: np.ndarray, goal: np.ndarray) -> float:
+    """The worst frame's mean keypoint error in millimetres: how near a clip came to the environment's lost-track
+    termination (`terminations.keypoint_error`), which a low mean over the clip can hide."""
+    return float(1000.0 * np.max(np.mean(keypoint_distances(sim, goal), axis=-1)))
 
 
 def root_relative_mpjpe_mm(sim: np.ndarray, goal: np.ndarray, root_index: int = constants.KEYPOINT_INDEX["pelvis"]
@@ -90,6 +96,7 @@ def clip_metrics(sim_keypoints: np.ndarray, goal_keypoints: np.ndarray, sim_qpos
         "failed": float(failed),
         "frames": float(np.shape(sim_keypoints)[0]),
         "mpjpe_mm": 1000.0 * mean_error_m,
+        "peak_error_mm": peak_error_mm(sim_keypoints, goal_keypoints),
         "root_relative_mpjpe_mm": root_relative_mpjpe_mm(sim_keypoints, goal_keypoints),
         "velocity_error_mm_s": velocity_error_mm_s(sim_keypoints, goal_keypoints, fps),
         "joint_error_rad": joint_error_rad(sim_qpos, ref_qpos),
