@@ -55,9 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.contact.min_frames = 3
     # m: the lowest apex of a foot's swing between two planted runs (`retarget.contact.swing_floor`); 0 keeps the
     # human's, who may skim or slide a loaded foot where the G1's soles grip. With 0.04 (the CPU recipe's clips,
-    # README) a teacher on the nine Bandai clips left the slash's lunges 60-87 mm off their path instead of 188-210
-    # (one seed, benchmarks/RESULTS.md; its students: 7/9 with the lunges 84-121 mm off at one seed, 6/9 at another);
-    # off by default until more seeds and the main job's own clips confirm it.
+    # README) teachers on the nine Bandai clips left the slash's lunges 54-87 mm off their path instead of 188-243
+    # (two seeds, benchmarks/RESULTS.md), but the walks did not gain; off by default while the walks and the main
+    # job's own clips are not measured with it.
     config.swing_clearance = 0.0
 
     # Residual weights: a 1 m keypoint error at weight 1 costs 1.
