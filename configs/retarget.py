@@ -80,6 +80,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.weights.plant_height = 30.0  # per m of planted sole height
     config.weights.plant_slide = 20.0  # per m of planted sole drift
     config.weights.ground = 30.0  # per m below the floor
+    # Per m of a swing foot's corner height from the mean of its four, where `swing_clearance` raises its floor: the
+    # floor then lifts a level sole (knee and hip) instead of tilting the foot off its lowest corner (0: the corners
+    # keep the raised floor). 3 took the Bandai walks' swing-foot tilt from 73-79 mm to 13-14 mm, but its teacher
+    # followed the walks worse (one seed, benchmarks/RESULTS.md), so it is off.
+    config.weights.swing_level = 0.0
     config.weights.damping = 1e-4
     # Share of a robot shoulder's miss that moves its elbow/wrist/hand targets along (0: absolute targets). 1 keeps the
     # human's arm directions (upper arms 3.5 -> 2.2 deg on the Bandai clips) for hands ~6 mm further from the

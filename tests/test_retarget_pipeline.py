@@ -357,13 +357,22 @@ def test_swing_floor_raises_each_foot_only_between_two_plants():
     assert contact.swing_floor(planted, 0.0).max() == 0
 
 
-def skimming_foot(num_frames: int = 45) -> np.ndarray:
-    """qpos [T, 36]: standing, the right foot swept 0.14 m out and back in 0.5 s, at most 2 cm off the floor."""
+def skimming_foot(num_frames: int = 45, knee: float = 0.0) -> np.ndarray:
+    """qpos [T, 36]: standing, the right foot swept 0.14 m out and back in 0.5 s, at most 2 cm off the floor with
+    `knee` = 0 (rad of further knee bend at the sweep's apex)."""
     qpos = standing_qpos(num_frames)
     t = np.arange(num_frames) / FPS
     sweep = np.where((t > 0.4) & (t < 0.9), np.sin(np.pi * (t - 0.4) / 0.5), 0.0)
     qpos[:, 7 + constants.JOINT_INDEX["right_hip_roll_joint"]] -= 0.25 * sweep
+    qpos[:, 7 + constants.JOINT_INDEX["right_knee_joint"]] += knee * sweep
     return qpos.astype(np.float32)
+
+
+def swing_corners(config, human: HumanMotion) -> np.ndarray:
+    """[T, 2, 4] heights (m) of the foot corners of `human` retargeted with `config`."""
+    result = pipeline.Retargeter(config)([human])[0]
+    points = np.asarray(optimize.bodies_of_trajectory(result.motion.qpos)[0])
+    return points[:, optimize.tracked_points().corners, 2]
 
 
 def test_swing_clearance_lifts_a_skimming_foot_into_a_step():
@@ -384,6 +393,22 @@ def test_swing_clearance_lifts_a_skimming_foot_into_a_step():
     assert lowest[0.04][apex, 1] > 0.035
     assert np.all(lowest[0.04][swing, 1] > lowest[0.0][swing, 1])
     np.testing.assert_allclose(lowest[0.04][~swing], lowest[0.0][~swing], atol=2e-3)  # planted frames stay
+
+
+def test_swing_level_keeps_a_swing_foot_level_where_its_floor_is_raised():
+    human = human_from_robot(skimming_foot(knee=0.8))  # the bent knee tips the swinging foot toe-down
+    swing = ~contact.detect_planted(human)[:, 1].any(-1)
+    apex = np.flatnonzero(swing)[swing.sum() // 2]
+    corners = {}
+    for level in (0.0, 3.0):
+        config = small_config()
+        config.swing_clearance, config.weights.swing_level = 0.04, level
+        corners[level] = swing_corners(config, human)[:, 1]  # the right foot [T, 4]
+    tilt = {level: np.ptp(c, axis=-1) for level, c in corners.items()}
+    assert tilt[0.0][apex] > 0.05
+    assert tilt[3.0][swing].max() < 0.3 * tilt[0.0][apex]
+    assert corners[3.0][swing].min() > -1e-3 and corners[3.0][apex].min() > 0.035
+    np.testing.assert_allclose(corners[3.0][~swing], corners[0.0][~swing], atol=2e-3)  # planted frames stay
 
 
 def test_joint_limits_are_hard(retargeter, robot_as_human):

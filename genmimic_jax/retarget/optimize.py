@@ -52,6 +52,8 @@ class Weights(NamedTuple):
     plant_height: jax.Array  # per metre of planted sole height
     plant_slide: jax.Array  # per metre of planted sole drift from its anchor
     ground: jax.Array  # per metre below the floor
+    # per metre of a swing foot's corner height from its four corners' mean, where its floor is raised (0: off)
+    swing_level: jax.Array
     damping: jax.Array  # Levenberg damping added to the normal equations
     arm_follow: jax.Array  # 0..1: the share of a robot shoulder's miss that shifts its arm's targets along
 
@@ -191,6 +193,12 @@ def _linearize(solution: Solution, problem: Problem, anchors: jax.Array, weights
     corner_planted = problem.planted[:, :, points.corner_part].reshape(corner_z.shape) > 0  # its heel/toe planted
     corner_floor = jnp.repeat(problem.sole_floor, NUM_CORNERS, axis=1)  # [T, 8], as points.corners.reshape(-1)
     floor_weight, floor_target = _floor_term(corner_z, weights.ground, corner_floor)
+    # A raised floor under the corners is met most cheaply by tilting the foot (ankle pitch and roll) to lift its
+    # lowest corner; with swing_level the corners are held level instead and the sole's own raised floor lifts them.
+    level = (corner_floor > 0) & (weights.swing_level > 0)
+    foot_mean_z = jnp.repeat(corner_z.reshape(-1, 2, NUM_CORNERS).mean(-1), NUM_CORNERS, axis=1)
+    floor_weight = jnp.where(level, weights.swing_level, floor_weight)
+    floor_target = jnp.where(level, foot_mean_z, floor_target)
     corner_z_weight = jnp.where(corner_planted, weights.plant_height, floor_weight)
     corner_weight = jnp.zeros(corner_z.shape + (3,)).at[..., 2].set(corner_z_weight)
     corner_target = jnp.where(corner_planted, 0.0, floor_target)[..., None] * jnp.array([0.0, 0.0, 1.0])
@@ -563,7 +571,7 @@ def _weight_shapes() -> Weights:
         rest=jax.ShapeDtypeStruct((constants.NUM_JOINTS,), jnp.float32), limit=scalar, limit_margin=scalar,
         velocity=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32),
         acceleration=jax.ShapeDtypeStruct((kinematics.TANGENT_SIZE,), jnp.float32), plant_height=scalar,
-        plant_slide=scalar, ground=scalar, damping=scalar, arm_follow=scalar)
+        plant_slide=scalar, ground=scalar, swing_level=scalar, damping=scalar, arm_follow=scalar)
 
 
 @functools.cache

@@ -31,7 +31,7 @@ def weights_from_config(config: ml_collections.ConfigDict) -> optimize.Weights:
         keypoint=keypoint, pelvis_orientation=f(w.pelvis_orientation), heading=f(w.heading), rest=rest,
         limit=f(w.limit), limit_margin=f(w.limit_margin), velocity=np.full(35, w.velocity, f),
         acceleration=np.full(35, w.acceleration, f), plant_height=f(w.plant_height), plant_slide=f(w.plant_slide),
-        ground=f(w.ground), damping=f(w.damping), arm_follow=f(w.arm_follow))
+        ground=f(w.ground), swing_level=f(w.swing_level), damping=f(w.damping), arm_follow=f(w.arm_follow))
 
 
 @dataclasses.dataclass(frozen=True)
