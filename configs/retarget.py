@@ -82,8 +82,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.weights.ground = 30.0  # per m below the floor
     # Per m of a swing foot's corner height from the mean of its four, where `swing_clearance` raises its floor: the
     # floor then lifts a level sole (knee and hip) instead of tilting the foot off its lowest corner (0: the corners
-    # keep the raised floor). 3 took the Bandai walks' swing-foot tilt from 73-79 mm to 13-14 mm, but its teacher
-    # followed the walks worse (one seed, benchmarks/RESULTS.md), so it is off.
+    # keep the raised floor). 3 took the Bandai walks' swing-foot tilt from 73-79 mm to 13-14 mm (it also levels a
+    # kick's pointed foot); a teacher on those clips followed the same clips as one without it at equal updates, with
+    # the walk and slash closer and the walk-left lost (one seed, benchmarks/RESULTS.md), so it is off.
     config.weights.swing_level = 0.0
     config.weights.damping = 1e-4
     # Share of a robot shoulder's miss that moves its elbow/wrist/hand targets along (0: absolute targets). 1 keeps the
