@@ -358,8 +358,8 @@ def test_swing_floor_raises_each_foot_only_between_two_plants():
 
 
 def skimming_foot(num_frames: int = 45, knee: float = 0.0) -> np.ndarray:
-    """qpos [T, 36]: standing, the right foot swept 0.14 m out and back in 0.5 s, at most 2 cm off the floor with
-    `knee` = 0 (rad of further knee bend at the sweep's apex)."""
+    """qpos [T, 36]: standing, the right foot swept 0.14 m out and back in 0.5 s (at most 2 cm off the floor), its knee
+    bent `knee` rad further at the sweep's apex."""
     qpos = standing_qpos(num_frames)
     t = np.arange(num_frames) / FPS
     sweep = np.where((t > 0.4) & (t < 0.9), np.sin(np.pi * (t - 0.4) / 0.5), 0.0)
