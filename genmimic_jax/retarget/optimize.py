@@ -4,13 +4,14 @@ Variables: root position, root orientation and the 29 joint angles of every fram
 along the time axis (a `link` flag cuts the temporal terms between clips) and padded to a bucketed length, so a batch
 of clips is one jitted call and a new length reuses a compiled bucket.
 
-Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/toes, floor, level swing soles,
-pelvis orientation and heading, rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal
+Each Gauss-Newton step linearises the per-frame costs (keypoints, planted heels/toes, floor, level swing soles, pelvis
+orientation and heading, rest prior, joint-limit margin) into sparse 35x35 blocks per frame, adds the temporal
 velocity/acceleration costs as a banded operator over time, and solves the normal equations with conjugate gradients
 preconditioned by the exact per-frame block inverse (so CG only has the temporal coupling left to resolve): every
-operation is batched over all frames, none is sequential in time. Joint limits are hard (projected Newton): a joint on a limit that the
-descent direction points beyond is held out of the step, so the other joints compensate, the step is clipped into
-the range, and a quadratic penalty on entering a small margin keeps joints off the limits when it costs little.
+operation is batched over all frames, none is sequential in time. Joint limits are hard (projected Newton): a joint on
+a limit that the descent direction points beyond is held out of the step, so the other joints compensate, the step is
+clipped into the range, and a quadratic penalty on entering a small margin keeps joints off the limits when it costs
+little.
 Two stages: the first tracks the targets; the second anchors each planted robot sole where the first stage put it
 on average (no sliding).
 Compile once per (bucket length, iteration counts); the weights are traced, so changing them does not recompile.
