@@ -368,11 +368,11 @@ def skimming_foot(num_frames: int = 45, knee: float = 0.0) -> np.ndarray:
     return qpos.astype(np.float32)
 
 
-def swing_corners(config, human: HumanMotion) -> np.ndarray:
-    """[T, 2, 4] heights (m) of the foot corners of `human` retargeted with `config`."""
+def retarget_corners(config, human: HumanMotion) -> tuple[dict, np.ndarray]:
+    """The quality report of `human` retargeted with `config`, and its foot corners' heights [T, 2, 4] (m)."""
     result = pipeline.Retargeter(config)([human])[0]
     points = np.asarray(optimize.bodies_of_trajectory(result.motion.qpos)[0])
-    return points[:, optimize.tracked_points().corners, 2]
+    return result.report, points[:, optimize.tracked_points().corners, 2]
 
 
 def test_swing_clearance_lifts_a_skimming_foot_into_a_step():
@@ -384,11 +384,10 @@ def test_swing_clearance_lifts_a_skimming_foot_into_a_step():
     for clearance in (0.0, 0.04):
         config = small_config()
         config.swing_clearance = clearance
-        result = pipeline.Retargeter(config)([human])[0]
-        points = np.asarray(optimize.bodies_of_trajectory(result.motion.qpos)[0])
-        lowest[clearance] = points[:, optimize.tracked_points().corners, 2].min(-1)  # [T, 2]
-        assert result.report["group_error_mm"]["pelvis"] < 5.0
-        assert result.report["foot_skating_cm_s"] < 0.5
+        report, corners = retarget_corners(config, human)
+        lowest[clearance] = corners.min(-1)  # [T, 2]
+        assert report["group_error_mm"]["pelvis"] < 5.0
+        assert report["foot_skating_cm_s"] < 0.5
     assert lowest[0.0][apex, 1] < 0.02
     assert lowest[0.04][apex, 1] > 0.035
     assert np.all(lowest[0.04][swing, 1] > lowest[0.0][swing, 1])
@@ -403,7 +402,7 @@ def test_swing_level_keeps_a_swing_foot_level_where_its_floor_is_raised():
     for level in (0.0, 3.0):
         config = small_config()
         config.swing_clearance, config.weights.swing_level = 0.04, level
-        corners[level] = swing_corners(config, human)[:, 1]  # the right foot [T, 4]
+        corners[level] = retarget_corners(config, human)[1][:, 1]  # the right foot [T, 4]
     tilt = {level: np.ptp(c, axis=-1) for level, c in corners.items()}
     assert tilt[0.0][apex] > 0.05
     assert tilt[3.0][swing].max() < 0.3 * tilt[0.0][apex]
