@@ -183,6 +183,26 @@ def test_per_clip_adaptive_sampling_keeps_each_clip_its_share(two_clip_lib):
     assert np.all(t <= np.asarray(lib.lengths)[clip] - 2)
 
 
+def test_first_frame_share_moves_that_share_of_starts_to_their_clip_s_first_frame(two_clip_lib):
+    lib = two_clip_lib
+    keys = jax.random.split(jax.random.PRNGKey(3), 4000)
+    counts = jnp.zeros(lib.num_bins).at[lib.bin_index(0, 80)].set(3.0)
+    distribution = lib.start_distribution(counts, 0.1, failure_share=0.0)
+    adaptive = lambda share: jax.jit(jax.vmap(lambda key: lib.sample_start(key, distribution, share)))(keys)
+    uniform = lambda share: jax.jit(jax.vmap(lambda key: lib.sample_uniform(key, share)))(keys)
+    for sample in (adaptive, uniform):
+        (clip_off, t_off), (clip, t) = ((np.asarray(x) for x in sample(share)) for share in (0.0, 0.3))
+        assert abs(np.mean(clip == 1) - 0.75) < 0.03  # the clips keep their shares
+        assert np.mean(t_off == 0) < 0.03
+        assert abs(np.mean(t == 0) - 0.3) < 0.03
+        later = t > 0  # the other starts are drawn as without first-frame starts
+        assert abs(np.mean(clip[later] == 1) - np.mean(clip_off == 1)) < 0.04
+        assert abs(np.mean(t[later & (clip == 0)]) - np.mean(t_off[clip_off == 0])) < 8
+    # Off, the starts are those of a sampler without the option.
+    np.testing.assert_array_equal(np.asarray(adaptive(0.0)[1]),
+                                  np.asarray(jax.vmap(lib.sample_start, in_axes=(0, None))(keys, distribution)[1]))
+
+
 def test_failure_share_moves_starts_towards_the_clips_that_fail(two_clip_lib):
     lib = two_clip_lib
     def probabilities(counts, failure_share):

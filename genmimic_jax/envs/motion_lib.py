@@ -126,12 +126,14 @@ class MotionLib:
         last = jnp.maximum(self.lengths[clip] - 2, 0) // self.bin_frames
         return self.bin_starts[clip] + jnp.minimum(t // self.bin_frames, last)
 
-    def sample_uniform(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """A clip (by weight) and a start frame uniform in [0, length - 2]."""
+    def sample_uniform(self, rng: jax.Array, first_frame_share: float = 0.0) -> tuple[jax.Array, jax.Array]:
+        """A clip (by weight) and a start frame uniform in [0, length - 2], or with probability `first_frame_share`
+        the clip's first frame."""
         clip_rng, t_rng = jax.random.split(rng)
         clip = jax.random.categorical(clip_rng, jnp.log(self.weights))
+        t_rng, first = _first_frame_draw(t_rng, first_frame_share)
         t = jax.random.randint(t_rng, (), 0, self.lengths[clip] - 1)
-        return clip, t
+        return clip, jnp.where(first, 0, t)
 
     def start_distribution(self, fail_counts: jax.Array, uniform_ratio: float,
                            failure_share: float = 1.0) -> jax.Array:
@@ -158,15 +160,18 @@ class MotionLib:
         adaptive = share[self.bin_clips] * within_clip
         return jnp.cumsum(uniform_ratio * base + (1.0 - uniform_ratio) * adaptive)
 
-    def sample_start(self, rng: jax.Array, distribution: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """A start (clip, frame): a bin drawn from `start_distribution`, the frame uniform within the bin."""
+    def sample_start(self, rng: jax.Array, distribution: jax.Array,
+                     first_frame_share: float = 0.0) -> tuple[jax.Array, jax.Array]:
+        """A start (clip, frame): a bin drawn from `start_distribution`, the frame uniform within the bin, or with
+        probability `first_frame_share` the bin's clip's first frame."""
         bin_rng, t_rng = jax.random.split(rng)
         u = jax.random.uniform(bin_rng) * distribution[-1]
         flat = jnp.minimum(jnp.searchsorted(distribution, u, side="right"), self.num_bins - 1)
         clip = self.bin_clips[flat]
         start = (flat - self.bin_starts[clip]) * self.bin_frames
         stop = jnp.minimum(start + self.bin_frames, self.lengths[clip] - 1)
-        return clip, jax.random.randint(t_rng, (), start, stop)
+        t_rng, first = _first_frame_draw(t_rng, first_frame_share)
+        return clip, jnp.where(first, 0, jax.random.randint(t_rng, (), start, stop))
 
     @classmethod
     def from_clips(cls, clips: Sequence, fps: float = 50.0, bin_seconds: float = 1.0,
@@ -212,6 +217,15 @@ class MotionLib:
                    bin_starts=jnp.asarray(np.cumsum(bins) - bins, jnp.int32),
                    bin_clips=jnp.asarray(np.repeat(np.arange(len(clips)), bins), jnp.int32), fps=float(fps),
                    bin_frames=bin_frames, max_length=int(lengths.max()), names=tuple(names))
+
+
+def _first_frame_draw(rng: jax.Array, share: float) -> tuple[jax.Array, jax.Array]:
+    """The key left for the frame draw, and whether this start moves to its clip's first frame (probability
+    `share`). The key is split only when `share` > 0, so that runs without first-frame starts keep their starts."""
+    if share <= 0:
+        return rng, jnp.zeros((), bool)
+    rng, first_rng = jax.random.split(rng)
+    return rng, jax.random.uniform(first_rng) < share
 
 
 def resampled_length(num_frames: int, src_fps: float, fps: float) -> int:

@@ -69,6 +69,9 @@ def default_config() -> ml_collections.ConfigDict:
     # alike (a 60 s clip then draws 60x the starts of a 1 s one instead of as many)
     config.motion.clip_duration_power = 0.0
     config.motion.failure_decay = 0.999  # per control step decay of the failure counts
+    # Share of fresh starts moved to their clip's first frame, where an evaluation and the robot begin every clip
+    # (a walk's start from standing is otherwise drawn once in a bin's worth of frames); 0: off.
+    config.motion.first_frame_share = 0.0
 
     # Every term's weight (reward.weights.<term>) and parameters (reward.params.<term>.<name>): `rewards.TERMS`.
     config.reward = rewards.default_config()
@@ -319,8 +322,9 @@ class TrackingEnv:
         """A fresh episode on a reference state: its MJX data, physics and episode info."""
         cfg = self.config
         start_rng, param_rng, push_rng = jax.random.split(rng, 3)
-        clip, frame = (self.motion_lib.sample_uniform(start_rng) if distribution is None
-                       else self.motion_lib.sample_start(start_rng, distribution))
+        share = cfg.motion.first_frame_share
+        clip, frame = (self.motion_lib.sample_uniform(start_rng, share) if distribution is None
+                       else self.motion_lib.sample_start(start_rng, distribution, share))
         goal_drift = jnp.zeros(3)
         if cfg.noise.goal_drift_speed > 0:  # keys split only then, so runs without drift keep their samples
             param_rng, drift_rng = jax.random.split(param_rng)
