@@ -96,9 +96,12 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     the learning cost near the physics cost; no pushes and the nominal robot (without domain randomisation the
     same samples follow 1.2-1.6x the frames of the nine Bandai clips, benchmarks/RESULTS.md); adaptive starts within
     each clip, each clip keeping its weight's share of the starts (so that a long clip's many failing bins do not
-    take the short clips' starts). `env.motion.clip_failure_share=0.5` gives half of each share by failures instead:
-    a teacher that followed the kick in one seed of two, but walks 35-40 mm less precisely, and its student followed
-    5 of the nine Bandai clips where the default's followed 7 (benchmarks/RESULTS.md).
+    take the short clips' starts), a fifth of them at a clip's first frame, standing, where the evaluation and the
+    robot begin it (a seed-0 teacher then followed both walks at 44-48 mm; three of that seed without it fell 0.1 m
+    behind the walk-left's reference by 0.4 s, two of them losing it). `env.motion.clip_failure_share=0.5` gives
+    half of each share by failures instead: a teacher that followed the kick in one seed of two, but walks 35-40 mm
+    less precisely, and its student followed 5 of the nine Bandai clips where the default's followed 7
+    (benchmarks/RESULTS.md).
     `env.reward.weights.center_of_mass=0.5` gave a teacher that followed the same 7 clips 22% closer (walks 30 mm
     instead of 40), but its student lost both walks (5/9). For hardware, train longer with
     `--config.env.randomization.enabled=True`. Every choice is a key, so a GPU run can take any of them.
@@ -110,6 +113,7 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.env.randomization.enabled = False
     config.env.motion.sampling = "adaptive_per_clip"
     config.env.motion.clip_failure_share = 0.0
+    config.env.motion.first_frame_share = 0.2
     config.network.actor_hidden = config.network.critic_hidden = (256, 128)
     config.network.init_log_std = -0.5
     config.ppo.num_updates = 100_000  # the time budget ends a CPU run
