@@ -50,7 +50,7 @@ _ADDED_KEYS = {"env.motion.clip_failure_share": 0.0, "env.motion.clip_duration_p
                "env.noise.goal_bone_scale": 0.0, "env.noise.goal_wobble": 0.0, "dagger.lr_decay_updates": 0,
                "dagger.final_learning_rate": 5e-5, "run.init_weights_only": False, "dagger.lr_decay_budget_share": 0.0,
                "env.actor_base_lin_vel": False, "env.noise.base_lin_vel": 0.1,
-               "env.noise.goal_drift_origin": "episode"}
+               "env.noise.goal_drift_origin": "episode", "env.motion.first_frame_share": 0.0}
 # What a run started from another run's weights only (`run.init_weights_only`) takes from it.
 WEIGHT_FIELDS = ("params", "normalizer")
 
