@@ -99,10 +99,10 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     take the short clips' starts), a fifth of them at a clip's first frame, standing, where the evaluation and the
     robot begin it (the hour's teachers then followed both walks at 44-48 mm, seed 0, and 29-34 mm, seed 2; three
     seed-0 teachers without it fell 0.1 m behind the walk-left's reference by 0.4 s, two of them losing it; the seed-2
-    teacher's two students kept its 7 clips in 20 and 19 of the noise suite's 20 level-0.1 cells). `env.motion.clip_failure_share=0.5` gives
-    half of each share by failures instead: a teacher that followed the kick in one seed of two, but walks 35-40 mm
-    less precisely, and its student followed 5 of the nine Bandai clips where the default's followed 7
-    (benchmarks/RESULTS.md).
+    teacher's two students kept its 7 clips in 20 and 19 of the noise suite's 20 level-0.1 cells).
+    `env.motion.clip_failure_share=0.5` gives half of each share by failures instead: a teacher that followed the kick
+    in one seed of two, but walks 35-40 mm less precisely, and its student followed 5 of the nine Bandai clips where
+    the default's followed 7 (benchmarks/RESULTS.md).
     `env.reward.weights.center_of_mass=0.5` gave a teacher that followed the same 7 clips 22% closer (walks 30 mm
     instead of 40), but its student lost both walks (5/9). For hardware, train longer with
     `--config.env.randomization.enabled=True`. Every choice is a key, so a GPU run can take any of them.
