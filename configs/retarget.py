@@ -38,8 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Dynamic balance: the upper body's targets shifted so the zero-moment point (where the floor must push) stays
     # over the feet, solved again `iterations` times (`retarget.balance.zmp_shift`; 0 turns it off). 4 takes the shared
     # kick's frames asking for a push outside the feet from 23% to 2% (dance: 49% to 14%) for 16 mm of pelvis error
-    # instead of 5 (dance: 51 instead of 27), at 2.2-2.4x the retargeting time; a dance specialist trained on it
-    # stopped where the plain one did (benchmarks/RESULTS.md), so it is off by default.
+    # instead of 5 (dance: 51 instead of 27), at 2.2-2.4x the retargeting time. A dance specialist trained on it
+    # stopped where the plain one did, and the CPU recipe's hour on the nine filtered clips followed the same 7 as on
+    # the plain ones, the kick lost as before (benchmarks/RESULTS.md), so it is off by default.
     config.dynamic_balance = ml_collections.ConfigDict()
     config.dynamic_balance.iterations = 0
     config.dynamic_balance.margin = 0.02  # m inside the support polygon
