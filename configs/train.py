@@ -97,9 +97,10 @@ def cpu_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     same samples follow 1.2-1.6x the frames of the nine Bandai clips, benchmarks/RESULTS.md); adaptive starts within
     each clip, each clip keeping its weight's share of the starts (so that a long clip's many failing bins do not
     take the short clips' starts), a fifth of them at a clip's first frame, standing, where the evaluation and the
-    robot begin it (the hour's teachers then followed both walks at 44-48 mm, seed 0, and 29-34 mm, seed 2; three
-    seed-0 teachers without it fell 0.1 m behind the walk-left's reference by 0.4 s, two of them losing it; the seed-2
-    teacher's two students kept its 7 clips in 20 and 19 of the noise suite's 20 level-0.1 cells).
+    robot begin it (the hour's teachers then followed both walks at 44-48 mm, seed 0, 38-51 mm, seed 1, and 29-34 mm,
+    seed 2, and 7 of the nine Bandai clips at each of the three seeds; three seed-0 teachers without it fell 0.1 m
+    behind the walk-left's reference by 0.4 s, two of them losing it; the seed-2 teacher's two students kept its 7
+    clips in 20 and 19 of the noise suite's 20 level-0.1 cells).
     `env.motion.clip_failure_share=0.5` gives half of each share by failures instead: a teacher that followed the kick
     in one seed of two, but walks 35-40 mm less precisely, and its student followed 5 of the nine Bandai clips where
     the default's followed 7 (benchmarks/RESULTS.md).
